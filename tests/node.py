@@ -1,0 +1,114 @@
+"""The real Node packages, installed from fixtures/node and driven from the tests."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from token_session.compat.cookie import to_ms
+
+ROOT = Path(__file__).resolve().parent.parent
+NODE_PROJECT = ROOT / "fixtures" / "node"
+GOLDEN = ROOT / "fixtures" / "golden"
+
+_install_lock = threading.Lock()
+
+
+class NodeUnavailable(RuntimeError):
+    pass
+
+
+def ensure_node_project() -> Path:
+    """``npm ci`` the pinned Node packages unless node_modules already matches the lock file."""
+    for tool in ("node", "npm"):
+        if shutil.which(tool) is None:
+            raise NodeUnavailable(
+                f"`{tool}` is not on PATH: the interop tests drive the real Node packages. "
+                "Install Node.js 20+ with npm."
+            )
+    lock = NODE_PROJECT / "package-lock.json"
+    installed = NODE_PROJECT / "node_modules" / ".package-lock.json"
+    with _install_lock:
+        if not installed.exists() or installed.stat().st_mtime < lock.stat().st_mtime:
+            result = subprocess.run(
+                ["npm", "ci", "--no-audit", "--no-fund"],
+                cwd=NODE_PROJECT,
+                capture_output=True,
+                text=True,
+            )
+            if result.returncode != 0:
+                raise NodeUnavailable(f"npm ci failed in {NODE_PROJECT}:\n{result.stderr}")
+    return NODE_PROJECT
+
+
+def number_text(value: int | float) -> str:
+    """Text that JS ``Number()`` reads as the same double Python holds."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        return repr(value)
+    return str(int(value))
+
+
+def tag(value: Any) -> Any:
+    """A Python value in the tagged form ops.js rebuilds the same JS value from."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, float)):
+        return {"n": number_text(value)}
+    if isinstance(value, (list, tuple)):
+        return [tag(item) for item in value]
+    if isinstance(value, dict):
+        return {"o": [[key, tag(item)] for key, item in value.items()]}
+    if isinstance(value, datetime):
+        return {"d": to_ms(value)}
+    raise TypeError(f"cannot tag {type(value).__name__}")
+
+
+class NodeOracle:
+    """One long-lived ``node oracle.js``: a request per line, an answer per line."""
+
+    def __init__(self) -> None:
+        project = ensure_node_project()
+        self._proc = subprocess.Popen(
+            ["node", "oracle.js"],
+            cwd=project,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            bufsize=1,
+        )
+        self._lock = threading.Lock()
+
+    def ask(self, op: str, **request: Any) -> dict[str, Any]:
+        """The answer ``{"ok": True, "out": ...}`` or ``{"ok": False, "error": ...}``."""
+        line = json.dumps({"op": op, **request}, ensure_ascii=True) + "\n"
+        with self._lock:
+            assert self._proc.stdin is not None and self._proc.stdout is not None
+            self._proc.stdin.write(line)
+            self._proc.stdin.flush()
+            answer = self._proc.stdout.readline()
+        if not answer:
+            raise NodeUnavailable(f"node oracle exited with {self._proc.wait()}")
+        result: dict[str, Any] = json.loads(answer)
+        return result
+
+    def out(self, op: str, **request: Any) -> Any:
+        answer = self.ask(op, **request)
+        if not answer["ok"]:
+            raise AssertionError(f"node {op} failed: {answer['error']}")
+        return answer["out"]
+
+    def close(self) -> None:
+        if self._proc.stdin:
+            self._proc.stdin.close()
+        self._proc.wait(timeout=10)

@@ -1,0 +1,22 @@
+"""Node behaviour reproduced exactly, with no I/O: JSON text, cookies, ids and signatures."""
+
+from .cookie import Cookie, expires_ms, now_ms, parse_js_date
+from .jsjson import dumps, js_iso, js_number, loads
+from .sid import generate_sid
+from .signature import decode_cookie_value, encode_cookie_value, sign, unsign
+
+__all__ = [
+    "Cookie",
+    "decode_cookie_value",
+    "dumps",
+    "encode_cookie_value",
+    "expires_ms",
+    "generate_sid",
+    "js_iso",
+    "js_number",
+    "loads",
+    "now_ms",
+    "parse_js_date",
+    "sign",
+    "unsign",
+]

@@ -1,0 +1,340 @@
+"""The token-session 1.0.0 API: cookie-less sessions whose id is a bearer token.
+
+Each operation is written once, as a generator that yields the store calls it needs and
+returns its result (sans-I/O). :class:`TokenSession` runs them against a blocking store and
+:class:`AsyncTokenSession` against an asyncio one; neither holds any logic of its own.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Generator, Mapping
+from typing import Any, NamedTuple, TypeVar
+
+from .compat.cookie import Cookie, from_ms, now_ms
+from .compat.jsjson import js_iso
+from .compat.sid import generate_sid
+from .errors import InvalidArgumentError, SessionNotFoundError
+from .stores.base import AsyncStore, Session, Store, check_sid
+from .stores.memory import AsyncMemoryStore, MemoryStore
+
+__all__ = [
+    "DEFAULT_CHECKPERIOD",
+    "DEFAULT_EXPIRES",
+    "AsyncTokenSession",
+    "NewSession",
+    "TokenSession",
+]
+
+T = TypeVar("T")
+# A store call: (method name, *arguments); the flow is sent back what the method returned.
+StoreCall = tuple[Any, ...]
+Flow = Generator[StoreCall, Any, T]
+
+# What token-session 1.0.0 gives its default session-memory-store.
+DEFAULT_EXPIRES = 1800
+DEFAULT_CHECKPERIOD = 60
+
+
+class NewSession(NamedTuple):
+    """A session just created: its id (the token) and the data stored under it."""
+
+    sid: str
+    data: Session
+
+    @property
+    def session_id(self) -> str:
+        """The id under token-session's name for it (``result.sessionId``)."""
+        return self.sid
+
+
+def _js_truthy(value: object) -> bool:
+    if isinstance(value, float) and math.isnan(value):
+        return False
+    return value not in (None, False, 0, "")
+
+
+def data_to_store(data: object) -> Session:
+    """A copy of ``data`` as token-session's ``set`` stores it.
+
+    token-session 1.0.0 adds ``cookie: {maxAge: 0}`` when ``data.cookie`` is falsy ("Redis
+    connect compatibility"); the stores then fall back to their default TTL.
+    """
+    if not isinstance(data, Mapping):
+        raise InvalidArgumentError(f"session data must be a dict, not {type(data).__name__}")
+    session = dict(data)
+    if not _js_truthy(session.get("cookie")):
+        session["cookie"] = {"maxAge": 0}
+    return session
+
+
+def data_with_ttl(data: object, ttl: float, now: int) -> Session:
+    """A copy of ``data`` whose cookie expires ``ttl`` seconds after ``now`` (epoch ms).
+
+    token-session 1.0.0 swaps the shared store's default TTL around the call instead, which
+    races with other calls and only ever worked on connect-redis. Every Node store reads
+    ``cookie.expires``, so writing the TTL there works on all of them, and ``originalMaxAge``
+    lets a touch extend the session by its own TTL again.
+    """
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not math.isfinite(ttl):
+        raise InvalidArgumentError("ttl must be a number of seconds")
+    if ttl <= 0:
+        raise InvalidArgumentError("ttl must be greater than 0")
+    if not isinstance(data, Mapping):
+        raise InvalidArgumentError(f"session data must be a dict, not {type(data).__name__}")
+    session = dict(data)
+    cookie = session.get("cookie")
+    if isinstance(cookie, Mapping) and cookie:
+        fields = dict(cookie)
+        fields["originalMaxAge"] = math.trunc(ttl * 1000)
+        fields["expires"] = js_iso(from_ms(now + fields["originalMaxAge"]))
+    else:
+        fields = Cookie(max_age=ttl * 1000, clock=lambda: now).to_json()
+        fields["expires"] = js_iso(fields["expires"])
+    session["cookie"] = fields
+    return session
+
+
+def refreshed(session: Session, now: int) -> Session:
+    """The session with its cookie's expiry restarted, as express-session's ``touch`` does.
+
+    Only a cookie with a numeric ``originalMaxAge`` carries its own lifetime
+    (``expires = now + originalMaxAge``); any other session is left as it is and the store
+    applies its default TTL.
+    """
+    cookie = session.get("cookie")
+    if not isinstance(cookie, Mapping):
+        return session
+    lifetime = cookie.get("originalMaxAge")
+    if isinstance(lifetime, bool) or not isinstance(lifetime, (int, float)):
+        return session
+    if not math.isfinite(lifetime):
+        return session
+    fields = dict(cookie)
+    fields["expires"] = js_iso(from_ms(math.trunc(now + lifetime)))
+    return {**session, "cookie": fields}
+
+
+def new_flow(sid: str, session: Session) -> Flow[NewSession]:
+    yield ("set", check_sid(sid), session)
+    return NewSession(sid, session)
+
+
+def get_flow(sid: str, touch: bool, clock: Callable[[], int]) -> Flow[Session | None]:
+    found: Session | None = yield ("get", check_sid(sid))
+    if found is None or not touch:
+        return found
+    session = refreshed(found, clock())
+    yield ("touch", sid, session)
+    return session
+
+
+def set_flow(sid: str, session: Session) -> Flow[None]:
+    yield ("set", check_sid(sid), session)
+
+
+def touch_flow(sid: str, data: Mapping[str, Any] | None, clock: Callable[[], int]) -> Flow[bool]:
+    check_sid(sid)
+    if data is None:
+        data = yield ("get", sid)
+        if data is None:
+            return False
+    elif not isinstance(data, Mapping):
+        raise InvalidArgumentError(f"session data must be a dict, not {type(data).__name__}")
+    yield ("touch", sid, refreshed(dict(data), clock()))
+    return True
+
+
+def destroy_flow(sid: str) -> Flow[None]:
+    yield ("destroy", check_sid(sid))
+
+
+def regenerate_flow(
+    old_sid: str, new_sid: str, data: Mapping[str, Any] | None, clock: Callable[[], int]
+) -> Flow[str]:
+    check_sid(old_sid)
+    check_sid(new_sid)
+    if data is None:
+        data = yield ("get", old_sid)
+        if data is None:
+            raise SessionNotFoundError(old_sid)
+    session = refreshed(data_to_store(data), clock())
+    # token-session 1.0.0 destroys first (and then crashes); writing first loses nothing
+    # if the write fails.
+    yield ("set", new_sid, session)
+    yield ("destroy", old_sid)
+    return new_sid
+
+
+class _TokenSessionBase:
+    def __init__(
+        self,
+        genid: Callable[[], str] | None,
+        auto_touch: bool,
+        clock: Callable[[], int],
+    ) -> None:
+        if genid is not None and not callable(genid):
+            raise InvalidArgumentError("genid option must be a function")
+        self.genid = genid or generate_sid
+        self.auto_touch = auto_touch
+        self.clock = clock
+
+    def _new_sid(self) -> str:
+        return check_sid(self.genid())
+
+
+class TokenSession(_TokenSessionBase):
+    """Cookie-less sessions over a blocking :class:`~token_session.stores.Store`.
+
+    ``store`` defaults to a :class:`~token_session.stores.MemoryStore` set up as
+    token-session's default (sessions live 30 minutes). With ``auto_touch`` (the default)
+    :meth:`get` also touches the session.
+    """
+
+    def __init__(
+        self,
+        store: Store | None = None,
+        *,
+        genid: Callable[[], str] | None = None,
+        auto_touch: bool = True,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        super().__init__(genid, auto_touch, clock)
+        self._owns_store = store is None
+        self.store: Store = (
+            store
+            if store is not None
+            else MemoryStore(expires=DEFAULT_EXPIRES, checkperiod=DEFAULT_CHECKPERIOD)
+        )
+
+    def _run(self, flow: Flow[T]) -> T:
+        try:
+            call = next(flow)
+            while True:
+                call = flow.send(getattr(self.store, call[0])(*call[1:]))
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
+    def new(self, data: Mapping[str, Any]) -> NewSession:
+        """Store ``data`` under a new id with the store's default TTL; returns (sid, data)."""
+        return self._run(new_flow(self._new_sid(), data_to_store(data)))
+
+    def new_with_ttl(self, data: Mapping[str, Any], ttl: float) -> NewSession:
+        """Like :meth:`new`, but the session lives ``ttl`` seconds (renewed by each touch)."""
+        return self._run(new_flow(self._new_sid(), data_with_ttl(data, ttl, self.clock())))
+
+    def get(self, sid: str) -> Session | None:
+        """The session's data, or None; touches it too when ``auto_touch`` is on."""
+        return self._run(get_flow(sid, self.auto_touch, self.clock))
+
+    def get_and_touch(self, sid: str) -> Session | None:
+        """The session's data (or None), touching it whatever ``auto_touch`` says."""
+        return self._run(get_flow(sid, True, self.clock))
+
+    def set(self, sid: str, data: Mapping[str, Any]) -> None:
+        """Replace the session's data, with the store's default TTL unless its cookie says."""
+        self._run(set_flow(sid, data_to_store(data)))
+
+    def set_with_ttl(self, sid: str, data: Mapping[str, Any], ttl: float) -> None:
+        """Replace the session's data and make it live ``ttl`` seconds from now."""
+        self._run(set_flow(sid, data_with_ttl(data, ttl, self.clock())))
+
+    def touch(self, sid: str, data: Mapping[str, Any] | None = None) -> bool:
+        """Restart the session's expiry; False if ``data`` is not given and there is no session."""
+        return self._run(touch_flow(sid, data, self.clock))
+
+    def destroy(self, sid: str) -> None:
+        """Delete the session (no error if there is none)."""
+        self._run(destroy_flow(sid))
+
+    def regenerate(self, sid: str, data: Mapping[str, Any] | None = None) -> str:
+        """Move the session (or ``data``) to a new id, delete the old one; returns the new id."""
+        return self._run(regenerate_flow(sid, self._new_sid(), data, self.clock))
+
+    # token-session's own names
+    getNtouch = get_and_touch
+    newWttl = new_with_ttl
+    setWttl = set_with_ttl
+
+    def close(self) -> None:
+        """Close the store if this object made it (the default memory store)."""
+        if self._owns_store:
+            self.store.close()
+
+    def __enter__(self) -> TokenSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class AsyncTokenSession(_TokenSessionBase):
+    """:class:`TokenSession` for asyncio, over an :class:`~token_session.stores.AsyncStore`."""
+
+    def __init__(
+        self,
+        store: AsyncStore | None = None,
+        *,
+        genid: Callable[[], str] | None = None,
+        auto_touch: bool = True,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        super().__init__(genid, auto_touch, clock)
+        self._owns_store = store is None
+        self.store: AsyncStore = (
+            store
+            if store is not None
+            else AsyncMemoryStore(expires=DEFAULT_EXPIRES, checkperiod=DEFAULT_CHECKPERIOD)
+        )
+
+    async def _run(self, flow: Flow[T]) -> T:
+        try:
+            call = next(flow)
+            while True:
+                pending: Awaitable[Any] = getattr(self.store, call[0])(*call[1:])
+                call = flow.send(await pending)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
+    async def new(self, data: Mapping[str, Any]) -> NewSession:
+        return await self._run(new_flow(self._new_sid(), data_to_store(data)))
+
+    async def new_with_ttl(self, data: Mapping[str, Any], ttl: float) -> NewSession:
+        return await self._run(new_flow(self._new_sid(), data_with_ttl(data, ttl, self.clock())))
+
+    async def get(self, sid: str) -> Session | None:
+        return await self._run(get_flow(sid, self.auto_touch, self.clock))
+
+    async def get_and_touch(self, sid: str) -> Session | None:
+        return await self._run(get_flow(sid, True, self.clock))
+
+    async def set(self, sid: str, data: Mapping[str, Any]) -> None:
+        await self._run(set_flow(sid, data_to_store(data)))
+
+    async def set_with_ttl(self, sid: str, data: Mapping[str, Any], ttl: float) -> None:
+        await self._run(set_flow(sid, data_with_ttl(data, ttl, self.clock())))
+
+    async def touch(self, sid: str, data: Mapping[str, Any] | None = None) -> bool:
+        return await self._run(touch_flow(sid, data, self.clock))
+
+    async def destroy(self, sid: str) -> None:
+        await self._run(destroy_flow(sid))
+
+    async def regenerate(self, sid: str, data: Mapping[str, Any] | None = None) -> str:
+        return await self._run(regenerate_flow(sid, self._new_sid(), data, self.clock))
+
+    getNtouch = get_and_touch
+    newWttl = new_with_ttl
+    setWttl = set_with_ttl
+
+    async def close(self) -> None:
+        if self._owns_store:
+            await self.store.close()
+
+    async def __aenter__(self) -> AsyncTokenSession:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

@@ -1,0 +1,209 @@
+"""An in-process store with session-memory-store 0.2.2's options and defaults.
+
+session-memory-store keeps sessions in node-cache 3.x: every session expires ``expires``
+seconds (default 43200, 0 = never) after it was last set or touched, and expired entries are
+dropped when read or by a periodic sweep. Where it is wrong we do better, on purpose:
+
+- It ignores ``cookie.expires``; we honour it as connect-redis does (a session whose cookie
+  has expired is deleted), so per-session TTLs work here as on every other store.
+- Its ``touch`` deletes then re-inserts, reviving a session destroyed meanwhile; ours only
+  touches a session that is still there.
+- Its ``length`` returns ``this.store.keys.length``, the arity of the ``keys`` function
+  (always 0); ours counts the live sessions.
+- It passes ``this.checkperiod`` (undefined) to node-cache, so its ``checkperiod`` option
+  never takes effect; ours sweeps expired sessions at most every ``checkperiod`` seconds,
+  during writes, without a thread.
+
+Each session is kept as its JSON text, so the store never shares a dict with its caller.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from ..compat.cookie import expires_ms, now_ms
+from ..errors import InvalidArgumentError
+from .base import Session, check_sid, decode_session, encode_session
+
+__all__ = ["AsyncMemoryStore", "MemoryStore"]
+
+NEVER = 0
+
+
+class MemoryStore:
+    """Thread-safe in-memory store; ``expires`` and ``checkperiod`` are in seconds."""
+
+    def __init__(
+        self,
+        *,
+        expires: float = 60 * 60 * 12,
+        checkperiod: float = 10 * 60,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        for name, value in (("expires", expires), ("checkperiod", checkperiod)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise InvalidArgumentError(f"{name} must be a number of seconds >= 0")
+        self.expires = expires
+        self.checkperiod = checkperiod
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[str, int]] = {}  # sid -> (JSON text, expiry ms or NEVER)
+        self._next_sweep = clock() + checkperiod * 1000
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> MemoryStore:
+        """``memory://`` with optional ``?expires=SECONDS&checkperiod=SECONDS``."""
+        return cls(**{**memory_url_options(url), **options})
+
+    def _expiry(self, session: Mapping[str, Any], now: int) -> int:
+        cookie_expiry = expires_ms(session)
+        if cookie_expiry is not None:
+            return cookie_expiry
+        return NEVER if self.expires == 0 else now + int(self.expires * 1000)
+
+    def _live(self, sid: str, now: int) -> tuple[str, int] | None:
+        entry = self._entries.get(sid)
+        if entry is not None and entry[1] != NEVER and entry[1] <= now:
+            del self._entries[sid]
+            return None
+        return entry
+
+    def _sweep(self, now: int) -> None:
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self.checkperiod * 1000
+        expired = [sid for sid, (_, at) in self._entries.items() if at != NEVER and at <= now]
+        for sid in expired:
+            del self._entries[sid]
+
+    def _write(self, sid: str, session: Mapping[str, Any], *, only_if_live: bool) -> None:
+        sid = check_sid(sid)
+        text = encode_session(session)
+        now = self._clock()
+        expiry = self._expiry(session, now)
+        with self._lock:
+            if only_if_live and self._live(sid, now) is None:
+                return
+            if expiry != NEVER and expiry <= now:
+                self._entries.pop(sid, None)
+            else:
+                self._entries[sid] = (text, expiry)
+            self._sweep(now)
+
+    def get(self, sid: str) -> Session | None:
+        sid = check_sid(sid)
+        with self._lock:
+            entry = self._live(sid, self._clock())
+        return None if entry is None else decode_session(sid, entry[0])
+
+    def raw(self, sid: str) -> tuple[str, int | None] | None:
+        """The stored JSON text and expiry (epoch ms, None for never), or None."""
+        sid = check_sid(sid)
+        with self._lock:
+            entry = self._live(sid, self._clock())
+        if entry is None:
+            return None
+        return entry[0], (None if entry[1] == NEVER else entry[1])
+
+    def set(self, sid: str, session: Mapping[str, Any]) -> None:
+        self._write(sid, session, only_if_live=False)
+
+    def touch(self, sid: str, session: Mapping[str, Any]) -> None:
+        # session-memory-store stores the given session on touch; so do we, if still live
+        self._write(sid, session, only_if_live=True)
+
+    def destroy(self, sid: str) -> None:
+        sid = check_sid(sid)
+        with self._lock:
+            self._entries.pop(sid, None)
+
+    def _live_items(self) -> list[tuple[str, str]]:
+        now = self._clock()
+        with self._lock:
+            return [
+                (sid, text) for sid, (text, at) in self._entries.items() if at == NEVER or at > now
+            ]
+
+    def all(self) -> dict[str, Session]:
+        return {sid: decode_session(sid, text) for sid, text in self._live_items()}
+
+    def ids(self) -> list[str]:
+        return [sid for sid, _ in self._live_items()]
+
+    def length(self) -> int:
+        return len(self._live_items())
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def close(self) -> None:
+        """Nothing to release; the sessions stay readable."""
+
+    def __enter__(self) -> MemoryStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class AsyncMemoryStore:
+    """The asyncio face of :class:`MemoryStore` (same options); nothing in it blocks."""
+
+    def __init__(self, **options: Any) -> None:
+        self.sync = MemoryStore(**options)
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> AsyncMemoryStore:
+        return cls(**{**memory_url_options(url), **options})
+
+    async def get(self, sid: str) -> Session | None:
+        return self.sync.get(sid)
+
+    async def set(self, sid: str, session: Mapping[str, Any]) -> None:
+        self.sync.set(sid, session)
+
+    async def touch(self, sid: str, session: Mapping[str, Any]) -> None:
+        self.sync.touch(sid, session)
+
+    async def destroy(self, sid: str) -> None:
+        self.sync.destroy(sid)
+
+    async def all(self) -> dict[str, Session]:
+        return self.sync.all()
+
+    async def ids(self) -> list[str]:
+        return self.sync.ids()
+
+    async def length(self) -> int:
+        return self.sync.length()
+
+    async def clear(self) -> None:
+        self.sync.clear()
+
+    async def close(self) -> None:
+        self.sync.close()
+
+    async def __aenter__(self) -> AsyncMemoryStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
+def memory_url_options(url: str) -> dict[str, Any]:
+    parts = urlsplit(url)
+    if parts.scheme != "memory":
+        raise InvalidArgumentError(f"not a memory:// URL: {url!r}")
+    options: dict[str, Any] = {}
+    for name, value in parse_qsl(parts.query, strict_parsing=False):
+        if name not in ("expires", "checkperiod"):
+            raise InvalidArgumentError(f"unknown memory store option {name!r} in URL")
+        try:
+            options[name] = float(value)
+        except ValueError:
+            raise InvalidArgumentError(f"{name} must be a number of seconds") from None
+    return options
