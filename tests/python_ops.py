@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 
 from token_session import MemoryStore, TokenSession
 from token_session.compat import Cookie, dumps, encode_cookie_value, sign, unsign
+from token_session.compat.cookie import from_ms
 
 
 def untag(value: Any) -> Any:
@@ -20,7 +20,7 @@ def untag(value: Any) -> Any:
         text = value["n"]
         return int(text) if text.lstrip("-").isdigit() else float(text)
     if "d" in value:
-        return datetime.fromtimestamp(value["d"] / 1000, timezone.utc)
+        return from_ms(value["d"])
     return {key: untag(item) for key, item in value["o"]}
 
 

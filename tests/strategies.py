@@ -7,13 +7,17 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-# any code point, lone surrogates included (a JS string can hold one)
-characters = st.one_of(
-    st.characters(codec=None),
-    st.characters(min_codepoint=0, max_codepoint=0x7F),
-    st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF, exclude_categories=()),
+# any code point, and often the ones JSON writers disagree on: lone or paired surrogates
+# (a JS string can hold either), controls, quotes, DEL, line separators, astral characters
+tricky_characters = st.sampled_from(
+    ["\ud800", "\udbff", "\udc00", "\udfff", "\ud83d", "\ude00", '"', "\\", "/", "\x00",
+     "\x1f", "\x7f", "\x80", "\u2028", "\u2029", "\ufeff", "\uffff", "é", "😀", "a", "<"]
 )
-texts = st.text(characters, max_size=12)
+texts = st.one_of(
+    st.text(st.characters(codec=None), max_size=12),
+    st.text(tricky_characters, max_size=8),
+    st.text(st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF, exclude_categories=()), max_size=3),
+)
 
 # keys JS orders specially ("array index" keys 0 .. 2**32-2) and their near misses
 tricky_keys = st.sampled_from(
@@ -56,6 +60,14 @@ def _containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
 values = st.recursive(scalars, _containers, max_leaves=25)
 sessions = st.dictionaries(keys, values, max_size=8)
+
+# what most sessions hold: no floats, no huge integers (the encoder's fast path)
+plain_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**53), 2**53), texts, datetimes),
+    lambda c: st.lists(c, max_size=5) | st.dictionaries(texts, c, max_size=5),
+    max_leaves=25,
+)
+plain_sessions = st.dictionaries(texts, plain_values, max_size=8)
 
 
 @st.composite

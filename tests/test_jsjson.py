@@ -13,7 +13,7 @@ from token_session.compat import dumps, js_number, loads
 from token_session.compat.jsjson import _encode
 
 from .node import NodeOracle, tag
-from .strategies import edge_texts, json_texts, sessions, values
+from .strategies import edge_texts, json_texts, plain_sessions, sessions, values
 
 
 def exact(value: Any) -> str:
@@ -34,7 +34,15 @@ def test_dumps_session_matches_json_stringify(node: NodeOracle, session: dict[st
     assert dumps(session) == node.out("stringify", value=tag(session))
 
 
-@given(sessions)
+@given(plain_sessions)
+@settings(max_examples=300)
+def test_dumps_plain_session_matches_json_stringify(
+    node: NodeOracle, session: dict[str, Any]
+) -> None:
+    assert dumps(session) == node.out("stringify", value=tag(session))
+
+
+@given(sessions | plain_sessions)
 @settings(max_examples=300)
 def test_fast_path_agrees_with_exact_encoder(session: dict[str, Any]) -> None:
     assert dumps(session) == exact(session)

@@ -1,0 +1,216 @@
+"""MemoryStore / AsyncMemoryStore: session-memory-store 0.2.2's options, and its flaws fixed."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from token_session import InvalidArgumentError, SessionDecodeError
+from token_session.compat import js_iso
+from token_session.stores import (
+    AsyncMemoryStore,
+    AsyncStore,
+    MemoryStore,
+    Store,
+    async_from_url,
+    from_url,
+)
+
+NOW = 1_700_000_000_000
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> int:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(clock: Clock) -> MemoryStore:
+    return MemoryStore(clock=clock)
+
+
+def expiring(ms_from_now: int, **data: Any) -> dict[str, Any]:
+    at = datetime.fromtimestamp((NOW + ms_from_now) / 1000, timezone.utc)
+    return {**data, "cookie": {"originalMaxAge": ms_from_now, "expires": js_iso(at)}}
+
+
+def test_defaults_are_session_memory_stores() -> None:
+    store = MemoryStore()
+    assert (store.expires, store.checkperiod) == (43200, 600)
+    assert isinstance(store, Store)
+    assert isinstance(AsyncMemoryStore(), AsyncStore)
+
+
+def test_set_get_destroy_round_trip(store: MemoryStore) -> None:
+    store.set("a", {"user": "ada", "n": 1})
+    assert store.get("a") == {"user": "ada", "n": 1}
+    assert store.get("missing") is None
+    store.destroy("a")
+    store.destroy("a")  # destroying twice is fine
+    assert store.get("a") is None
+
+
+def test_store_keeps_its_own_copy(store: MemoryStore) -> None:
+    data = {"cart": ["x"]}
+    store.set("a", data)
+    data["cart"].append("y")
+    got = store.get("a")
+    assert got == {"cart": ["x"]}
+    assert got is not None
+    got["cart"].append("z")
+    assert store.get("a") == {"cart": ["x"]}
+
+
+def test_default_ttl_is_expires_seconds(store: MemoryStore, clock: Clock) -> None:
+    store.set("a", {"n": 1})
+    assert store.raw("a") == ('{"n":1}', NOW + 43200 * 1000)
+    clock.now += 43200 * 1000 - 1
+    assert store.get("a") == {"n": 1}
+    clock.now += 1
+    assert store.get("a") is None
+
+
+def test_expires_zero_means_never(clock: Clock) -> None:
+    store = MemoryStore(expires=0, clock=clock)
+    store.set("a", {})
+    clock.now += 10**12
+    assert store.raw("a") == ("{}", None)
+
+
+def test_cookie_expires_sets_the_ttl(store: MemoryStore, clock: Clock) -> None:
+    store.set("a", expiring(5000))
+    assert store.raw("a") == (store.raw("a")[0], NOW + 5000)  # type: ignore[index]
+    clock.now += 5000
+    assert store.get("a") is None
+
+
+def test_past_cookie_expires_deletes(store: MemoryStore) -> None:
+    store.set("a", {"n": 1})
+    store.set("a", expiring(-1, n=2))
+    assert store.get("a") is None
+
+
+def test_touch_restarts_ttl_and_stores_the_given_session(store: MemoryStore, clock: Clock) -> None:
+    store.set("a", {"n": 1})
+    clock.now += 1000
+    store.touch("a", {"n": 2})
+    assert store.raw("a") == ('{"n":2}', NOW + 1000 + 43200 * 1000)
+
+
+def test_touch_does_not_revive_a_destroyed_or_expired_session(
+    store: MemoryStore, clock: Clock
+) -> None:
+    store.touch("never", {"n": 1})
+    assert store.get("never") is None
+    store.set("a", expiring(1000))
+    clock.now += 1000
+    store.touch("a", {"n": 2})
+    assert store.get("a") is None
+
+
+def test_all_ids_length_count_live_sessions(store: MemoryStore, clock: Clock) -> None:
+    store.set("a", {"n": 1})
+    store.set("b", {"n": 2})
+    store.set("c", expiring(10, n=3))
+    assert store.length() == 3  # session-memory-store answers 0 here
+    clock.now += 10
+    assert store.length() == 2
+    assert sorted(store.ids()) == ["a", "b"]
+    assert store.all() == {"a": {"n": 1}, "b": {"n": 2}}
+    store.clear()
+    assert store.length() == 0
+
+
+def test_expired_sessions_are_swept_on_writes(clock: Clock) -> None:
+    store = MemoryStore(expires=1, checkperiod=60, clock=clock)
+    for i in range(100):
+        store.set(f"s{i}", {})
+    clock.now += 61_000
+    store.set("fresh", {})
+    assert store._entries.keys() == {"fresh"}
+
+
+@pytest.mark.parametrize("sid", [None, 1, b"a", ["a"], {"$ne": ""}, "", "x" * 257])
+def test_bad_sid_is_rejected_before_anything_happens(store: MemoryStore, sid: Any) -> None:
+    with pytest.raises(InvalidArgumentError):
+        store.set(sid, {})
+    with pytest.raises(InvalidArgumentError):
+        store.get(sid)
+    with pytest.raises(InvalidArgumentError):
+        store.destroy(sid)
+    assert store.length() == 0
+
+
+@pytest.mark.parametrize("session", [None, [1], "text", {"a": {1, 2}}, {"a": b"x"}])
+def test_bad_session_is_rejected_and_nothing_is_written(store: MemoryStore, session: Any) -> None:
+    store.set("a", {"kept": True})
+    with pytest.raises(InvalidArgumentError):
+        store.set("a", session)
+    assert store.get("a") == {"kept": True}
+
+
+def test_corrupt_entry_raises_a_decode_error_naming_the_sid_and_is_kept(store: MemoryStore) -> None:
+    store._entries["bad"] = ("{not json", 0)
+    with pytest.raises(SessionDecodeError, match="'bad'") as caught:
+        store.get("bad")
+    assert caught.value.sid == "bad"
+    assert "bad" in store._entries
+
+
+def test_thread_safety_under_concurrent_writers() -> None:
+    store = MemoryStore()
+
+    def work(worker: int) -> None:
+        for i in range(300):
+            sid = f"s{i % 20}"
+            store.set(sid, {"worker": worker, "i": i})
+            store.get(sid)
+            store.touch(sid, {"worker": worker, "i": i, "touched": True})
+            if i % 7 == 0:
+                store.destroy(sid)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for sid, session in store.all().items():
+        assert set(session) <= {"worker", "i", "touched"}, sid
+
+
+def test_from_url_and_context_manager() -> None:
+    with from_url("memory://?expires=60&checkperiod=5") as store:
+        assert isinstance(store, MemoryStore)
+        assert (store.expires, store.checkperiod) == (60, 5)
+    with pytest.raises(InvalidArgumentError, match="unknown store URL scheme"):
+        from_url("nosuch://x")
+    with pytest.raises(InvalidArgumentError, match="unknown memory store option"):
+        from_url("memory://?ttl=5")
+    assert from_url("memory://", expires=7).expires == 7  # type: ignore[attr-defined]
+
+
+async def test_async_memory_store() -> None:
+    async with async_from_url("memory://") as store:
+        assert isinstance(store, AsyncMemoryStore)
+        await store.set("a", {"n": 1})
+        assert await store.get("a") == {"n": 1}
+        await store.touch("a", {"n": 2})
+        assert await store.all() == {"a": {"n": 2}}
+        assert await store.ids() == ["a"]
+        assert await store.length() == 1
+        await store.destroy("a")
+        assert await store.get("a") is None
+        await store.set("b", {})
+        await store.clear()
+        assert await store.length() == 0
