@@ -61,9 +61,16 @@ def _containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 values = st.recursive(scalars, _containers, max_leaves=25)
 sessions = st.dictionaries(keys, values, max_size=8)
 
-# what most sessions hold: no floats, no huge integers (the encoder's fast path)
+# what most sessions hold: no huge integers, floats of everyday size (the fast path)
 plain_values = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(-(2**53), 2**53), texts, datetimes),
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**53), 2**53),
+        st.floats(-1e6, 1e6),
+        texts,
+        datetimes,
+    ),
     lambda c: st.lists(c, max_size=5) | st.dictionaries(texts, c, max_size=5),
     max_leaves=25,
 )

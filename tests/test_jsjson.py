@@ -121,5 +121,6 @@ def test_integer_keys_are_ordered_first_as_js_objects_do() -> None:
     assert dumps({"b": 1, "2": 2, "1": 3, "01": 4}) == '{"1":3,"2":2,"b":1,"01":4}'
 
 
-def test_loads_keeps_long_integers_as_js_holds_them() -> None:
-    assert loads("[9007199254740993, 1e400]") == [9007199254740992, float("inf")]
+def test_loads_keeps_long_integers_exact_and_dumps_writes_the_double() -> None:
+    assert loads("[9007199254740993, 1e400]") == [9007199254740993, float("inf")]
+    assert dumps(loads("[9007199254740993, 1e400]")) == "[9007199254740992,null]"

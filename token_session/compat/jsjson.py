@@ -1,11 +1,11 @@
 """JSON text exactly as Node 20's ``JSON.stringify`` writes it and ``JSON.parse`` reads it.
 
 Session stores keep sessions as JSON text, and a Python process sharing them with a Node
-process must produce the same bytes for the same session. The stdlib encoder already agrees
-with V8 on almost everything a session holds, so :func:`dumps` runs it first and only falls
-back to the exact (slower) encoder when its output holds something the two write
-differently: a float, an integer beyond 2**53, a numeric object key (JS orders those first),
-or a lone surrogate.
+process must produce the same bytes for the same session. The stdlib C encoder already
+agrees with V8 on almost everything a session holds, so :func:`dumps` runs it first and only
+falls back to the exact (slower) encoder when its output holds something the two may write
+differently: an integral or exponent-form float, an integer beyond 2**53, a numeric object
+key (JS orders those first), a surrogate code point, NaN or an infinity.
 """
 
 from __future__ import annotations
@@ -18,20 +18,32 @@ from typing import Any
 
 __all__ = ["dumps", "js_iso", "js_number", "loads"]
 
-_c_encoder = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=True, separators=(",", ":"), default=lambda o: _default(o)
-)
-
 try:
     from json.encoder import c_encode_basestring as _encode_str  # type: ignore[attr-defined]
+    from json.encoder import c_make_encoder  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - CPython always has the C accelerator
     from json.encoder import py_encode_basestring as _encode_str
 
-# Anything in the stdlib encoder's output that V8 would write differently. It may also
-# match inside a string value; that only costs a trip through the exact encoder.
-_NEEDS_EXACT = re.compile(
-    r'[\ud800-\udfff]|[:,\[]-?(?:\d+[.e]|\d{16}|NaN|Infinity)|[{,]"-?\d[\d.e+-]*":'
+    c_make_encoder = None
+
+# The stdlib C encoder, made once: no circular-reference markers (a loop ends in
+# RecursionError and the exact encoder then names it), NaN and Infinity refused.
+_c_encode = (
+    None
+    if c_make_encoder is None
+    else c_make_encoder(
+        None, lambda o: _default(o), _encode_str, None, ":", ",", False, False, False
+    )
 )
+
+# Where the stdlib output can differ from V8's, found on its UTF-8 bytes with searches that
+# start with a literal (fast in `re`). Digits are first mapped to "0" so that one search
+# covers them all. Matches inside string values only cost a trip through the exact encoder.
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_INTEGRAL_FLOAT = re.compile(rb'\.0(?:[,\]}]|":)')  # Python 1.0, JS 1
+_EXPONENT = re.compile(rb"0e[+-]")  # Python 1e-05 / 1e+16, JS 0.00001 / 10000000000000000
+_SIXTEEN_DIGITS = b"0" * 16  # an int beyond 2**53: JS writes the double it holds
+_NUMERIC_KEY = re.compile(rb'"0[0.e+-]*":')  # JS puts integer keys first, in order
 _SURROGATES = re.compile(r"[\ud800-\udbff][\udc00-\udfff]|[\ud800-\udfff]")
 _MAX_SAFE = 2**53
 # JS orders "array index" keys (canonical integers 0 .. 2**32-2) first, ascending.
@@ -45,17 +57,32 @@ def dumps(obj: Any) -> str:
     Raises :class:`TypeError` naming the path of a value JSON cannot carry (bytes, sets,
     naive datetimes, arbitrary objects) or of a circular reference.
     """
-    if type(obj) is dict or type(obj) is list:
+    if _c_encode is not None and (type(obj) is dict or type(obj) is list):
         try:
-            text = _c_encoder.encode(obj)
+            text = "".join(_c_encode(obj, 0))
         except (TypeError, ValueError, RecursionError):
-            pass  # the exact encoder raises the same problem with its path
+            pass  # the exact encoder raises the same problem with its path, or writes null
         else:
-            if _NEEDS_EXACT.search(text) is None:
+            if _v8_writes_the_same(text):
                 return text
     parts: list[str] = []
     _encode(obj, parts, "$", set())
     return "".join(parts)
+
+
+def _v8_writes_the_same(text: str) -> bool:
+    try:
+        raw = text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False  # a surrogate code point: JS escapes a lone one, joins a pair
+    if _INTEGRAL_FLOAT.search(raw) is not None:
+        return False
+    digits = raw.translate(_DIGITS_AS_ZERO)
+    return not (
+        _SIXTEEN_DIGITS in digits
+        or _EXPONENT.search(digits) is not None
+        or _NUMERIC_KEY.search(digits) is not None
+    )
 
 
 def _default(obj: Any) -> Any:
@@ -226,27 +253,17 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _js_int(text: str) -> int | float:
-    """An integer literal as JS holds it: the nearest double, kept as int while finite."""
-    value = int(text)
-    if -_MAX_SAFE <= value <= _MAX_SAFE:
-        return value
-    as_float = float(text)
-    return int(as_float) if math.isfinite(as_float) else as_float
-
-
-_LONG_INT = re.compile(r"\d{16}")
-_fast_decoder = json.JSONDecoder(parse_constant=_reject_constant)
-_exact_decoder = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_js_int)
+_decoder = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def loads(text: str | bytes | bytearray) -> Any:
     """Parse JSON text as ``JSON.parse`` does; raises :class:`ValueError` where it throws.
 
-    Integer literals stay ``int`` (rounded to the nearest double beyond 2**53, as JS holds
-    them); other numbers are ``float``. Object key order is left as written.
+    Integer literals become ``int`` and other numbers ``float``. An integer literal beyond
+    2**53 stays exact here, where JS rounds it to a double; :func:`dumps` writes it as that
+    double, so ``dumps(loads(text))`` is ``JSON.stringify(JSON.parse(text))`` byte for byte.
+    Object key order is left as written.
     """
     if not isinstance(text, str):
         text = bytes(text).decode("utf-8")
-    decoder = _exact_decoder if _LONG_INT.search(text) else _fast_decoder
-    return decoder.decode(text)
+    return _decoder.decode(text)
