@@ -32,8 +32,12 @@ SESSIONS: dict[str, dict[str, Any]] = {
         "flash": {},
     },
     "shop cart": {
-        "cookie": {"originalMaxAge": 3600000, "expires": "2026-11-27T12:00:00.000Z",
-                   "httpOnly": True, "path": "/"},
+        "cookie": {
+            "originalMaxAge": 3600000,
+            "expires": "2026-11-27T12:00:00.000Z",
+            "httpOnly": True,
+            "path": "/",
+        },
         "user": {"id": 1042, "email": "zoë@example.com", "roles": ["customer"], "verified": True},
         "cart": [
             {"sku": f"SKU-{i:05d}", "qty": i % 3 + 1, "title": f"Item número {i}", "gift": False}
@@ -74,8 +78,10 @@ def per_call(fn: Callable[[], object], rounds: int = 7, target: float = 0.05) ->
 def main() -> int:
     stdlib_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     print(f"python {sys.version.split()[0]}  {datetime.now(timezone.utc):%Y-%m-%d %H:%M}Z")
-    print(f"{'payload':<15}{'bytes':>7}{'dumps µs':>10}{'json µs':>9}{'ratio':>7}"
-          f"{'loads µs':>10}{'json µs':>9}{'ratio':>7}")
+    print(
+        f"{'payload':<15}{'bytes':>7}{'dumps µs':>10}{'json µs':>9}{'ratio':>7}"
+        f"{'loads µs':>10}{'json µs':>9}{'ratio':>7}"
+    )
     worst = 0.0
     for name, session in SESSIONS.items():
         text = dumps(session)
@@ -84,8 +90,10 @@ def main() -> int:
         ours_l = per_call(lambda t=text: loads(t))
         std_l = per_call(lambda t=text: json.loads(t))
         worst = max(worst, ours_d / std_d, ours_l / std_l)
-        print(f"{name:<15}{len(text.encode()):>7}{ours_d * 1e6:>10.2f}{std_d * 1e6:>9.2f}"
-              f"{ours_d / std_d:>7.2f}{ours_l * 1e6:>10.2f}{std_l * 1e6:>9.2f}{ours_l / std_l:>7.2f}")
+        print(
+            f"{name:<15}{len(text.encode()):>7}{ours_d * 1e6:>10.2f}{std_d * 1e6:>9.2f}"
+            f"{ours_d / std_d:>7.2f}{ours_l * 1e6:>10.2f}{std_l * 1e6:>9.2f}{ours_l / std_l:>7.2f}"
+        )
     print(f"worst ratio {worst:.2f} (goal <= 1.5)")
     return 0
 

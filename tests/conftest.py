@@ -1,15 +1,15 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-from .node import NodeOracle, NodeUnavailable
+from .backends import MYSQL, REDIS, Backend, BackendMissingError, provide
+from .node import NodeOracle, NodeUnavailableError
 
-settings.register_profile(
-    "default", deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("default")
 
 
@@ -18,7 +18,44 @@ def node() -> Iterator[NodeOracle]:
     """The real Node packages behind a pipe; a missing Node fails the run, never skips."""
     try:
         oracle = NodeOracle()
-    except NodeUnavailable as exc:
+    except NodeUnavailableError as exc:
         pytest.fail(str(exc), pytrace=False)
     yield oracle
     oracle.close()
+
+
+def _backend_fixture(backend: Backend, ready: Callable[[str], bool]) -> Any:
+    @pytest.fixture(scope="session")
+    def fixture() -> Iterator[str]:
+        try:
+            with provide(backend, ready) as url:
+                yield url
+        except BackendMissingError as exc:
+            pytest.fail(str(exc), pytrace=False)
+
+    return fixture
+
+
+def _redis_ready(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_timeout=2).ping())
+    except redis.RedisError:
+        return False
+
+
+def _mysql_ready(url: str) -> bool:
+    import pymysql
+
+    from .backends import mysql_connect_args
+
+    try:
+        pymysql.connect(**mysql_connect_args(url), connect_timeout=2).close()
+    except pymysql.MySQLError:
+        return False
+    return True
+
+
+redis_url = _backend_fixture(REDIS, _redis_ready)
+mysql_url = _backend_fixture(MYSQL, _mysql_ready)

@@ -20,7 +20,7 @@ GOLDEN = ROOT / "fixtures" / "golden"
 _install_lock = threading.Lock()
 
 
-class NodeUnavailable(RuntimeError):
+class NodeUnavailableError(RuntimeError):
     pass
 
 
@@ -28,7 +28,7 @@ def ensure_node_project() -> Path:
     """``npm ci`` the pinned Node packages unless node_modules already matches the lock file."""
     for tool in ("node", "npm"):
         if shutil.which(tool) is None:
-            raise NodeUnavailable(
+            raise NodeUnavailableError(
                 f"`{tool}` is not on PATH: the interop tests drive the real Node packages. "
                 "Install Node.js 20+ with npm."
             )
@@ -43,7 +43,7 @@ def ensure_node_project() -> Path:
                 text=True,
             )
             if result.returncode != 0:
-                raise NodeUnavailable(f"npm ci failed in {NODE_PROJECT}:\n{result.stderr}")
+                raise NodeUnavailableError(f"npm ci failed in {NODE_PROJECT}:\n{result.stderr}")
     return NODE_PROJECT
 
 
@@ -98,7 +98,7 @@ class NodeOracle:
             self._proc.stdin.flush()
             answer = self._proc.stdout.readline()
         if not answer:
-            raise NodeUnavailable(f"node oracle exited with {self._proc.wait()}")
+            raise NodeUnavailableError(f"node oracle exited with {self._proc.wait()}")
         result: dict[str, Any] = json.loads(answer)
         return result
 

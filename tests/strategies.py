@@ -10,30 +10,106 @@ from hypothesis import strategies as st
 # any code point, and often the ones JSON writers disagree on: lone or paired surrogates
 # (a JS string can hold either), controls, quotes, DEL, line separators, astral characters
 tricky_characters = st.sampled_from(
-    ["\ud800", "\udbff", "\udc00", "\udfff", "\ud83d", "\ude00", '"', "\\", "/", "\x00",
-     "\x1f", "\x7f", "\x80", "\u2028", "\u2029", "\ufeff", "\uffff", "é", "😀", "a", "<"]
+    [
+        "\ud800",
+        "\udbff",
+        "\udc00",
+        "\udfff",
+        "\ud83d",
+        "\ude00",
+        '"',
+        "\\",
+        "/",
+        "\x00",
+        "\x1f",
+        "\x7f",
+        "\x80",
+        "\u2028",
+        "\u2029",
+        "\ufeff",
+        "\uffff",
+        "é",
+        "😀",
+        "a",
+        "<",
+    ]
 )
 texts = st.one_of(
     st.text(st.characters(codec=None), max_size=12),
     st.text(tricky_characters, max_size=8),
-    st.text(st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF, exclude_categories=()), max_size=3),
+    st.text(
+        st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF, exclude_categories=()), max_size=3
+    ),
 )
 
 # keys JS orders specially ("array index" keys 0 .. 2**32-2) and their near misses
 tricky_keys = st.sampled_from(
-    ["0", "1", "2", "10", "007", "-1", "1.5", "1e3", "4294967294", "4294967295",
-     "99999999999", "__proto__", "constructor", "", "cookie"]
+    [
+        "0",
+        "1",
+        "2",
+        "10",
+        "007",
+        "-1",
+        "1.5",
+        "1e3",
+        "4294967294",
+        "4294967295",
+        "99999999999",
+        "__proto__",
+        "constructor",
+        "",
+        "cookie",
+    ]
 )
 keys = st.one_of(texts, tricky_keys, st.integers(0, 2**33).map(str))
 
 edge_ints = st.sampled_from(
-    [0, -1, 2**53 - 1, 2**53, 2**53 + 1, -(2**53) - 1, 10**15, 10**16, 10**20, 10**21,
-     10**22, 2**64, 12345678901234567890, 10**308, 10**309, -(10**400)]
+    [
+        0,
+        -1,
+        2**53 - 1,
+        2**53,
+        2**53 + 1,
+        -(2**53) - 1,
+        10**15,
+        10**16,
+        10**20,
+        10**21,
+        10**22,
+        2**64,
+        12345678901234567890,
+        10**308,
+        10**309,
+        -(10**400),
+    ]
 )
 edge_floats = st.sampled_from(
-    [0.0, -0.0, 1.0, -1.0, 0.1, 1e-7, 1e-6, 1.5e-7, 123e-20, 1e16, 1e20, 1e21, 1.5e21,
-     2.0**60, 5e-324, 1.7976931348623157e308, float("nan"), float("inf"), float("-inf"),
-     100.0, 1e-5, 0.000001234, 123456789012345680000.0]
+    [
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        0.1,
+        1e-7,
+        1e-6,
+        1.5e-7,
+        123e-20,
+        1e16,
+        1e20,
+        1e21,
+        1.5e21,
+        2.0**60,
+        5e-324,
+        1.7976931348623157e308,
+        float("nan"),
+        float("inf"),
+        float("-inf"),
+        100.0,
+        1e-5,
+        0.000001234,
+        123456789012345680000.0,
+    ]
 )
 numbers = st.one_of(
     st.integers(),
@@ -120,12 +196,19 @@ def json_texts(draw: st.DrawFn) -> str:
             return "[" + ",".join(space() + render(v) + space() for v in value) + "]"
         return (
             "{"
-            + ",".join(space() + string(k) + space() + ":" + space() + render(v) for k, v in value.items())
+            + ",".join(
+                space() + string(k) + space() + ":" + space() + render(v) for k, v in value.items()
+            )
             + "}"
         )
 
     json_scalar = st.one_of(
-        st.none(), st.booleans(), st.integers(), edge_ints, st.floats(allow_nan=False, allow_infinity=False), texts
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        edge_ints,
+        st.floats(allow_nan=False, allow_infinity=False),
+        texts,
     )
     value = draw(
         st.recursive(
@@ -139,9 +222,39 @@ def json_texts(draw: st.DrawFn) -> str:
 
 # texts JSON.parse rejects or reads in a way a lenient parser might not
 edge_texts = [
-    "NaN", "Infinity", "-Infinity", "[1,]", "{\"a\":1,}", "'a'", "01", "1.", ".5", "+1", "-",
-    "1e", "1e+", "\"\\x41\"", "\"\t\"", "\"\\u12\"", "\ufeff{}", "\x0b1", "\u00a01", "[1]x",
-    "{\"a\" 1}", "\"\\ud800\"", "\"\\udc00\\ud800\"", "1E400", "-1e-400", "[" * 50 + "]" * 50,
-    "{\"a\":1,\"a\":2}", "{\"b\":1,\"2\":2,\"1\":3}", "-0", "0.0e0", "\"\\/\"", "true ", " null",
-    "[\"\u2028\"]", "1234567890123456789012345678901234567890",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "[1,]",
+    '{"a":1,}',
+    "'a'",
+    "01",
+    "1.",
+    ".5",
+    "+1",
+    "-",
+    "1e",
+    "1e+",
+    '"\\x41"',
+    '"\t"',
+    '"\\u12"',
+    "\ufeff{}",
+    "\x0b1",
+    "\u00a01",
+    "[1]x",
+    '{"a" 1}',
+    '"\\ud800"',
+    '"\\udc00\\ud800"',
+    "1E400",
+    "-1e-400",
+    "[" * 50 + "]" * 50,
+    '{"a":1,"a":2}',
+    '{"b":1,"2":2,"1":3}',
+    "-0",
+    "0.0e0",
+    '"\\/"',
+    "true ",
+    " null",
+    '["\u2028"]',
+    "1234567890123456789012345678901234567890",
 ]

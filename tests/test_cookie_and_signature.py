@@ -27,7 +27,9 @@ NOW = 1_700_000_000_123
 cookie_values = {
     "maxAge": st.one_of(st.none(), st.integers(-(10**9), 10**12), st.floats(0, 10**9)),
     "expires": st.datetimes(
-        min_value=datetime(1990, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(timezone.utc)
+        min_value=datetime(1990, 1, 1),
+        max_value=datetime(2200, 1, 1),
+        timezones=st.just(timezone.utc),
     ),
     "originalMaxAge": st.one_of(st.none(), st.integers(0, 10**10)),
     "httpOnly": st.booleans(),
@@ -82,7 +84,12 @@ def test_cookie_touch_restarts_expiry_from_original_max_age() -> None:
 
 
 def test_cookie_from_json_revives_a_stored_cookie() -> None:
-    stored = {"originalMaxAge": 3_600_000, "expires": "2023-11-14T23:13:20.123Z", "httpOnly": True, "path": "/"}
+    stored = {
+        "originalMaxAge": 3_600_000,
+        "expires": "2023-11-14T23:13:20.123Z",
+        "httpOnly": True,
+        "path": "/",
+    }
     cookie = Cookie.from_json(stored, clock=lambda: NOW)
     assert cookie.max_age == 3_600_000
     assert cookie.original_max_age == 3_600_000
@@ -135,7 +142,9 @@ def test_generate_sid_is_uid_safe_24() -> None:
     assert len(sids) == 2000
     assert all(re.fullmatch(r"[A-Za-z0-9_-]{32}", sid) for sid in sids)
     # every character of the alphabet shows up: it is base64url, not hex or a subset
-    assert set("".join(sids)) == set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+    assert set("".join(sids)) == set(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    )
 
 
 def test_cookie_expires_naive_datetime_rejected() -> None:

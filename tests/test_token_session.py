@@ -99,7 +99,9 @@ def test_genid_is_used_and_checked() -> None:
         TokenSession(genid="nope")  # type: ignore[arg-type]
 
 
-def test_get_touches_when_auto_touch(tokens: TokenSession, store: MemoryStore, clock: Clock) -> None:
+def test_get_touches_when_auto_touch(
+    tokens: TokenSession, store: MemoryStore, clock: Clock
+) -> None:
     sid = tokens.new({"n": 1}).sid
     clock.now += 60_000
     assert tokens.get(sid) == {"n": 1, "cookie": {"maxAge": 0}}
