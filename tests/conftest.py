@@ -12,6 +12,23 @@ from .node import NodeOracle, NodeUnavailableError
 settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("default")
 
+NOW = 1_700_000_000_000
+
+
+class Clock:
+    """A settable ``Date.now()`` for stores and sessions: epoch milliseconds."""
+
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> int:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
 
 @pytest.fixture(scope="session")
 def node() -> Iterator[NodeOracle]:

@@ -19,20 +19,7 @@ from token_session.stores import (
     from_url,
 )
 
-NOW = 1_700_000_000_000
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> int:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+from .conftest import NOW, Clock
 
 
 @pytest.fixture

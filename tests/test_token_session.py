@@ -21,24 +21,10 @@ from token_session import (
 from token_session.compat import expires_ms, js_iso
 from token_session.stores import AsyncMemoryStore
 
+from .conftest import NOW, Clock
 from .node import NodeOracle, tag
 from .python_ops import answer
 from .strategies import plain_sessions, sessions
-
-NOW = 1_700_000_000_000
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> int:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

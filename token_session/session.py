@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Generator, Mapping
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from .compat.cookie import Cookie, from_ms, now_ms
 from .compat.jsjson import js_iso
@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+S = TypeVar("S", Store, AsyncStore)
 # A store call: (method name, *arguments); the flow is sent back what the method returned.
 StoreCall = tuple[Any, ...]
 Flow = Generator[StoreCall, Any, T]
@@ -166,46 +167,41 @@ def regenerate_flow(
     return new_sid
 
 
-class _TokenSessionBase:
+class _TokenSessionBase(Generic[S]):
+    _default_store: Callable[[], S]
+
     def __init__(
         self,
-        genid: Callable[[], str] | None,
-        auto_touch: bool,
-        clock: Callable[[], int],
+        store: S | None = None,
+        *,
+        genid: Callable[[], str] | None = None,
+        auto_touch: bool = True,
+        clock: Callable[[], int] = now_ms,
     ) -> None:
         if genid is not None and not callable(genid):
             raise InvalidArgumentError("genid option must be a function")
         self.genid = genid or generate_sid
         self.auto_touch = auto_touch
         self.clock = clock
+        self._owns_store = store is None
+        self.store: S = store if store is not None else type(self)._default_store()
 
     def _new_sid(self) -> str:
         return check_sid(self.genid())
 
 
-class TokenSession(_TokenSessionBase):
+class TokenSession(_TokenSessionBase[Store]):
     """Cookie-less sessions over a blocking :class:`~token_session.stores.Store`.
 
     ``store`` defaults to a :class:`~token_session.stores.MemoryStore` set up as
     token-session's default (sessions live 30 minutes). With ``auto_touch`` (the default)
-    :meth:`get` also touches the session.
+    :meth:`get` also touches the session. ``genid`` makes the ids (default: uid-safe's
+    ``uid(24)``); ``clock`` gives the time in epoch milliseconds.
     """
 
-    def __init__(
-        self,
-        store: Store | None = None,
-        *,
-        genid: Callable[[], str] | None = None,
-        auto_touch: bool = True,
-        clock: Callable[[], int] = now_ms,
-    ) -> None:
-        super().__init__(genid, auto_touch, clock)
-        self._owns_store = store is None
-        self.store: Store = (
-            store
-            if store is not None
-            else MemoryStore(expires=DEFAULT_EXPIRES, checkperiod=DEFAULT_CHECKPERIOD)
-        )
+    @staticmethod
+    def _default_store() -> Store:
+        return MemoryStore(expires=DEFAULT_EXPIRES, checkperiod=DEFAULT_CHECKPERIOD)
 
     def _run(self, flow: Flow[T]) -> T:
         try:
@@ -269,24 +265,12 @@ class TokenSession(_TokenSessionBase):
         self.close()
 
 
-class AsyncTokenSession(_TokenSessionBase):
+class AsyncTokenSession(_TokenSessionBase[AsyncStore]):
     """:class:`TokenSession` for asyncio, over an :class:`~token_session.stores.AsyncStore`."""
 
-    def __init__(
-        self,
-        store: AsyncStore | None = None,
-        *,
-        genid: Callable[[], str] | None = None,
-        auto_touch: bool = True,
-        clock: Callable[[], int] = now_ms,
-    ) -> None:
-        super().__init__(genid, auto_touch, clock)
-        self._owns_store = store is None
-        self.store: AsyncStore = (
-            store
-            if store is not None
-            else AsyncMemoryStore(expires=DEFAULT_EXPIRES, checkperiod=DEFAULT_CHECKPERIOD)
-        )
+    @staticmethod
+    def _default_store() -> AsyncStore:
+        return AsyncMemoryStore(expires=DEFAULT_EXPIRES, checkperiod=DEFAULT_CHECKPERIOD)
 
     async def _run(self, flow: Flow[T]) -> T:
         try:
