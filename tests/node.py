@@ -25,25 +25,28 @@ class NodeUnavailableError(RuntimeError):
 
 
 def ensure_node_project() -> Path:
-    """``npm ci`` the pinned Node packages unless node_modules already matches the lock file."""
+    """``npm ci`` the pinned Node packages (and the older store versions in ``legacy/``)
+    unless node_modules already matches the lock file."""
     for tool in ("node", "npm"):
         if shutil.which(tool) is None:
             raise NodeUnavailableError(
                 f"`{tool}` is not on PATH: the interop tests drive the real Node packages. "
                 "Install Node.js 20+ with npm."
             )
-    lock = NODE_PROJECT / "package-lock.json"
-    installed = NODE_PROJECT / "node_modules" / ".package-lock.json"
     with _install_lock:
-        if not installed.exists() or installed.stat().st_mtime < lock.stat().st_mtime:
+        for project in (NODE_PROJECT, NODE_PROJECT / "legacy"):
+            lock = project / "package-lock.json"
+            installed = project / "node_modules" / ".package-lock.json"
+            if installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime:
+                continue
             result = subprocess.run(
                 ["npm", "ci", "--no-audit", "--no-fund"],
-                cwd=NODE_PROJECT,
+                cwd=project,
                 capture_output=True,
                 text=True,
             )
             if result.returncode != 0:
-                raise NodeUnavailableError(f"npm ci failed in {NODE_PROJECT}:\n{result.stderr}")
+                raise NodeUnavailableError(f"npm ci failed in {project}:\n{result.stderr}")
     return NODE_PROJECT
 
 
