@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from .backends import MYSQL, REDIS, Backend, BackendMissingError, provide
-from .node import NodeOracle, NodeUnavailableError
+from .node import NodeOracle, NodeStoreDriver, NodeUnavailableError
 
 settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("default")
@@ -39,6 +39,17 @@ def node() -> Iterator[NodeOracle]:
         pytest.fail(str(exc), pytrace=False)
     yield oracle
     oracle.close()
+
+
+@pytest.fixture(scope="session")
+def node_stores() -> Iterator[NodeStoreDriver]:
+    """store-driver.js: the real Node stores, opened with ``node_stores.open(name, ...)``."""
+    try:
+        driver = NodeStoreDriver()
+    except NodeUnavailableError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield driver
+    driver.close()
 
 
 def _backend_fixture(backend: Backend, ready: Callable[[str], bool]) -> Any:

@@ -76,13 +76,15 @@ def tag(value: Any) -> Any:
     raise TypeError(f"cannot tag {type(value).__name__}")
 
 
-class NodeOracle:
-    """One long-lived ``node oracle.js``: a request per line, an answer per line."""
+class NodeProcess:
+    """One long-lived ``node SCRIPT`` from fixtures/node: a JSON request per line, a JSON
+    answer per line, in order."""
 
-    def __init__(self) -> None:
+    def __init__(self, script: str) -> None:
         project = ensure_node_project()
+        self.script = script
         self._proc = subprocess.Popen(
-            ["node", "oracle.js"],
+            ["node", script],
             cwd=project,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -101,11 +103,12 @@ class NodeOracle:
             self._proc.stdin.flush()
             answer = self._proc.stdout.readline()
         if not answer:
-            raise NodeUnavailableError(f"node oracle exited with {self._proc.wait()}")
+            raise NodeUnavailableError(f"node {self.script} exited with {self._proc.wait()}")
         result: dict[str, Any] = json.loads(answer)
         return result
 
     def out(self, op: str, **request: Any) -> Any:
+        """The answer's value; AssertionError if Node threw."""
         answer = self.ask(op, **request)
         if not answer["ok"]:
             raise AssertionError(f"node {op} failed: {answer['error']}")
@@ -114,4 +117,56 @@ class NodeOracle:
     def close(self) -> None:
         if self._proc.stdin:
             self._proc.stdin.close()
-        self._proc.wait(timeout=10)
+        self._proc.wait(timeout=30)
+
+
+class NodeOracle(NodeProcess):
+    """ops.js: JSON, cookies, signatures and token-session's stored records."""
+
+    def __init__(self) -> None:
+        super().__init__("oracle.js")
+
+
+class NodeStore:
+    """One real Node store opened in a :class:`NodeStoreDriver` (see store-driver.js)."""
+
+    def __init__(self, driver: NodeProcess, name: str, options: dict[str, Any]) -> None:
+        self.driver = driver
+        self.name = name
+        self.handle = driver.out("open", store=name, options=options)
+
+    def call(self, op: str, **request: Any) -> Any:
+        return self.driver.out(op, handle=self.handle, **request)
+
+    def get(self, sid: str) -> str | None:
+        """The session Node's store returns, as the JSON text JSON.stringify gives it."""
+        text: str | None = self.call("get", sid=sid)
+        return text
+
+    def set(self, sid: str, session_json: str, shape: str = "express") -> None:
+        """Store a session given as JSON text, shaped as express-session or token-session
+        hands it to the store ("express" / "plain")."""
+        self.call("set", sid=sid, session=session_json, shape=shape)
+
+    def touch(self, sid: str, session_json: str, shape: str = "express") -> None:
+        self.call("touch", sid=sid, session=session_json, shape=shape)
+
+    def destroy(self, sid: str) -> None:
+        self.call("destroy", sid=sid)
+
+    def token_session(self, call: str, **request: Any) -> Any:
+        """A token-session 1.0.0 call over this store (data as JSON text)."""
+        return self.call("tokenSession", call=call, **request)
+
+    def close(self) -> None:
+        self.driver.out("close", handle=self.handle)
+
+
+class NodeStoreDriver(NodeProcess):
+    """store-driver.js: real Node session stores, opened by factory name."""
+
+    def __init__(self) -> None:
+        super().__init__("store-driver.js")
+
+    def open(self, name: str, **options: Any) -> NodeStore:
+        return NodeStore(self, name, options)
