@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -14,6 +15,7 @@ from token_session.compat import (
     Cookie,
     decode_cookie_value,
     encode_cookie_value,
+    expires_ms,
     generate_sid,
     sign,
     unsign,
@@ -153,3 +155,37 @@ def test_cookie_expires_naive_datetime_rejected() -> None:
         cookie.expires = datetime(2030, 1, 1)
     cookie.expires = datetime(2030, 1, 1, tzinfo=timezone(timedelta(hours=2)))
     assert cookie.to_json()["expires"] == datetime(2029, 12, 31, 22, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    "expires",
+    [
+        "2030-01-01T00:00:00.000Z",
+        "2030-01-01T00:00:00Z",
+        "2030-01-01T02:00:00.123+02:00",
+        "2030-01-01",
+        "2030-06-15T10:20:30",
+        "Tue, 14 Nov 2023 22:13:20 GMT",
+        "not a date",
+        "",
+        None,
+        0,
+        1_700_000_000_000,
+        True,
+        {"o": []},
+        [],
+    ],
+)
+def test_expires_ms_reads_cookie_expires_as_node_stores_do(node: NodeOracle, expires: Any) -> None:
+    session = {"o": [["cookie", {"o": [["expires", expires]]}]]}
+    python_session = {"cookie": {"expires": {} if isinstance(expires, dict) else expires}}
+    if isinstance(expires, int) and not isinstance(expires, bool):
+        session = {"o": [["cookie", {"o": [["expires", {"n": str(expires)}]]}]]}
+    node_ms = node.out("expiresMs", session=session)
+    ours = expires_ms(python_session)
+    if node_ms == "none":
+        assert ours is None
+    elif node_ms == "NaN":
+        assert ours is not None and math.isnan(ours)
+    else:
+        assert ours == node_ms

@@ -11,6 +11,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 __all__ = ["Cookie", "expires_ms", "now_ms", "parse_js_date"]
@@ -59,32 +60,45 @@ def to_ms(value: datetime) -> int:
 
 
 def parse_js_date(text: str) -> datetime | None:
-    """A ``Date.prototype.toJSON`` string back to an aware datetime (None if unreadable)."""
+    """``new Date(text)`` as an aware datetime, or None where JS gets an Invalid Date.
+
+    Reads what V8 reads in practice: ISO 8601 (``Date#toJSON``, date-only forms; no offset
+    means UTC here) and the RFC 1123 form ``Date#toUTCString`` writes.
+    """
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        return None
+        try:
+            parsed = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
     if parsed.tzinfo is None:
-        return None
+        parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed
 
 
-def expires_ms(session: Mapping[str, Any]) -> int | None:
-    """Epoch ms of ``session.cookie.expires`` as the Node stores read it, or None without one.
+def expires_ms(session: Mapping[str, Any]) -> float | None:
+    """``Number(new Date(session.cookie.expires))``, the way the Node stores read it.
 
-    connect-redis, express-mysql-session and connect-mongo all take
-    ``new Date(session.cookie.expires)`` when ``cookie.expires`` is truthy.
+    connect-redis, express-mysql-session and connect-mongo only look at ``cookie.expires``
+    when it is truthy; then they take ``new Date(expires)``. None: no such expiry (use the
+    store's default TTL). NaN: JS's Invalid Date, for which connect-redis computes a NaN TTL
+    and deletes the session.
     """
     cookie = session.get("cookie")
     if not isinstance(cookie, Mapping):
         return None
     expires = cookie.get("expires")
+    if expires is None or expires is False or expires == "" or expires == 0:
+        return None
     if isinstance(expires, datetime):
         return to_ms(expires)
-    if isinstance(expires, str) and expires:
+    if isinstance(expires, str):
         parsed = parse_js_date(expires)
-        return None if parsed is None else to_ms(parsed)
-    return None
+        return math.nan if parsed is None else to_ms(parsed)
+    if isinstance(expires, (bool, int, float)):
+        return float(expires) if math.isfinite(expires) else math.nan
+    return math.nan
 
 
 class _JsField:

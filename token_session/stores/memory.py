@@ -19,6 +19,7 @@ Each session is kept as its JSON text, so the store never shares a dict with its
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -61,7 +62,8 @@ class MemoryStore:
     def _expiry(self, session: Mapping[str, Any], now: int) -> int:
         cookie_expiry = expires_ms(session)
         if cookie_expiry is not None:
-            return cookie_expiry
+            # an Invalid Date expires at once, as connect-redis deletes such a session
+            return math.floor(cookie_expiry) if math.isfinite(cookie_expiry) else now
         return NEVER if self.expires == 0 else now + int(self.expires * 1000)
 
     def _live(self, sid: str, now: int) -> tuple[str, int] | None:
