@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..errors import InvalidArgumentError
 from .base import AsyncStore, Session, Store
 from .memory import AsyncMemoryStore, MemoryStore
 
+if TYPE_CHECKING:
+    from .redis import AsyncRedisStore, RedisStore
+
 __all__ = [
     "AsyncMemoryStore",
+    "AsyncRedisStore",
     "AsyncStore",
     "MemoryStore",
+    "RedisStore",
     "Session",
     "Store",
     "async_from_url",
@@ -24,7 +29,17 @@ __all__ = [
 # driver is only needed by those who use that backend.
 _SCHEMES: dict[str, tuple[str, str, str]] = {
     "memory": (".memory", "MemoryStore", "AsyncMemoryStore"),
+    "redis": (".redis", "RedisStore", "AsyncRedisStore"),
+    "rediss": (".redis", "RedisStore", "AsyncRedisStore"),
 }
+
+
+def __getattr__(name: str) -> Any:
+    """Backend store classes, imported when first asked for (so are their drivers)."""
+    for module, *classes in _SCHEMES.values():
+        if name in classes:
+            return getattr(importlib.import_module(module, __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _store_class(url: str, position: int) -> Any:
@@ -42,7 +57,8 @@ def _store_class(url: str, position: int) -> Any:
 
 
 def from_url(url: str, **options: Any) -> Store:
-    """The blocking store for ``url`` (``memory://``); ``options`` are the store's keywords."""
+    """The blocking store for ``url`` (``memory://``, ``redis://``, ``rediss://``, ...);
+    ``options`` are the store's keywords."""
     store: Store = _store_class(url, 1).from_url(url, **options)
     return store
 

@@ -1,0 +1,306 @@
+"""RedisStore / AsyncRedisStore against real Redis: connect-redis's rules, a Redis Cluster,
+bad input and an outage."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+import redis
+import redis.asyncio
+from redis.cluster import RedisCluster
+
+from token_session import (
+    BackendUnavailableError,
+    InvalidArgumentError,
+    SessionDecodeError,
+    TokenSessionError,
+)
+from token_session.compat import js_iso
+from token_session.stores import AsyncRedisStore, RedisStore, async_from_url, from_url
+
+from .redis_servers import lone_redis, redis_cluster
+
+
+def in_ms(ms: int) -> str:
+    return js_iso(datetime.now(timezone.utc) + timedelta(milliseconds=ms))
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"t-{uuid.uuid4().hex[:8]}:"
+
+
+@pytest.fixture
+def client(redis_url: str, prefix: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    for key in client.scan_iter(match=prefix + "*"):
+        client.delete(key)
+    client.close()
+
+
+@pytest.fixture
+def store(client: redis.Redis, prefix: str) -> RedisStore:
+    return RedisStore(client, prefix=prefix)
+
+
+@pytest.fixture(scope="module")
+def cluster_ports() -> Iterator[list[int]]:
+    with redis_cluster() as ports:
+        yield ports
+
+
+def test_key_value_and_default_ttl(store: RedisStore, client: redis.Redis, prefix: str) -> None:
+    store.set("abc", {"user": "zoë", "n": 1.0, "cookie": {"maxAge": 0}})
+    assert client.get(prefix + "abc") == '{"user":"zoë","n":1,"cookie":{"maxAge":0}}'.encode()
+    assert 86399 <= client.ttl(prefix + "abc") <= 86400
+    assert store.get("abc") == {"user": "zoë", "n": 1, "cookie": {"maxAge": 0}}
+    assert store.get("nope") is None
+
+
+def test_ttl_follows_cookie_expires_rounded_up(
+    store: RedisStore, client: redis.Redis, prefix: str
+) -> None:
+    store.set("a", {"cookie": {"expires": in_ms(10_500)}})
+    assert client.ttl(prefix + "a") == 11  # ceil(10.5 - a few ms)
+
+
+def test_expired_or_unreadable_cookie_deletes_instead_of_writing(
+    store: RedisStore, client: redis.Redis, prefix: str
+) -> None:
+    for expires in (in_ms(-1000), "not a date"):
+        store.set("a", {"n": 1})
+        store.set("a", {"n": 2, "cookie": {"expires": expires}})
+        assert client.exists(prefix + "a") == 0
+
+
+def test_touch_only_re_expires(store: RedisStore, client: redis.Redis, prefix: str) -> None:
+    store.set("a", {"n": 1, "cookie": {"expires": in_ms(5000)}})
+    before = client.get(prefix + "a")
+    store.touch("a", {"n": 999, "cookie": {"expires": in_ms(60_000)}})
+    assert client.get(prefix + "a") == before
+    assert 59 <= client.ttl(prefix + "a") <= 60
+
+
+def test_touch_never_revives_a_destroyed_session(
+    store: RedisStore, client: redis.Redis, prefix: str
+) -> None:
+    store.set("a", {"n": 1})
+    store.destroy("a")
+    store.touch("a", {"n": 1})
+    assert client.exists(prefix + "a") == 0
+
+
+def test_options_ttl_function_disable_ttl_disable_touch(client: redis.Redis, prefix: str) -> None:
+    RedisStore(client, prefix=prefix, ttl=lambda s: s["life"]).set("f", {"life": 42})
+    assert client.ttl(prefix + "f") == 42
+    RedisStore(client, prefix=prefix, ttl=0).set("zero", {})  # 0 means the default, as `||`
+    assert client.ttl(prefix + "zero") == 86400
+    no_ttl = RedisStore(client, prefix=prefix, disable_ttl=True)
+    no_ttl.set("n", {"cookie": {"expires": in_ms(5000)}})
+    assert client.ttl(prefix + "n") == -1
+    no_touch = RedisStore(client, prefix=prefix, ttl=100, disable_touch=True)
+    no_touch.set("t", {})
+    no_touch.touch("t", {"cookie": {"expires": in_ms(9_000_000)}})
+    assert client.ttl(prefix + "t") == 100
+
+
+def test_serializers(client: redis.Redis, prefix: str) -> None:
+    class Upper:
+        @staticmethod
+        def stringify(session: Any) -> str:
+            return json.dumps(session).upper()
+
+        @staticmethod
+        def parse(text: str) -> Any:
+            return json.loads(text.lower())
+
+    RedisStore(client, prefix=prefix, serializer=Upper).set("u", {"a": "b"})
+    assert client.get(prefix + "u") == b'{"A": "B"}'
+    assert RedisStore(client, prefix=prefix, serializer=Upper).get("u") == {"a": "b"}
+    RedisStore(client, prefix=prefix, serializer=json).set("j", {"a": 1})
+    assert client.get(prefix + "j") == b'{"a": 1}'
+    with pytest.raises(InvalidArgumentError):
+        RedisStore(client, prefix=prefix, serializer=object())
+
+
+def test_ids_length_all_clear(store: RedisStore, client: redis.Redis, prefix: str) -> None:
+    for i in range(250):
+        store.set(f"s{i}", {"i": i})
+    client.set("unrelated-" + prefix, "x")
+    assert store.length() == 250
+    assert sorted(store.ids()) == sorted(f"s{i}" for i in range(250))
+    assert store.all()["s7"] == {"i": 7}
+    store.clear()
+    assert store.length() == 0
+    assert client.get("unrelated-" + prefix) == b"x"
+    client.delete("unrelated-" + prefix)
+
+
+def test_glob_characters_in_the_prefix_match_only_our_keys(
+    client: redis.Redis, prefix: str
+) -> None:
+    tricky = prefix + "s[1]*?\\:"
+    store = RedisStore(client, prefix=tricky)
+    store.set("a", {})
+    client.set(prefix + "s1xyz:b", "{}")  # what connect-redis's raw MATCH would also find
+    try:
+        assert store.ids() == ["a"]
+        store.clear()
+        assert client.exists(prefix + "s1xyz:b") == 1
+    finally:
+        client.delete(prefix + "s1xyz:b")
+
+
+@pytest.mark.parametrize("sid", [None, 1, b"sid", ["a"], {"$gt": ""}, "", "x" * 300])
+def test_bad_sid_raises_before_any_command(
+    store: RedisStore, client: redis.Redis, prefix: str, sid: Any
+) -> None:
+    for call in (
+        lambda: store.get(sid),
+        lambda: store.set(sid, {}),
+        lambda: store.touch(sid, {}),
+        lambda: store.destroy(sid),
+    ):
+        with pytest.raises(InvalidArgumentError):
+            call()
+    assert list(client.scan_iter(match=prefix + "*")) == []
+
+
+def test_unstorable_session_writes_nothing(
+    store: RedisStore, client: redis.Redis, prefix: str
+) -> None:
+    store.set("a", {"kept": True})
+    with pytest.raises(InvalidArgumentError):
+        store.set("a", {"blob": b"\x00"})
+    assert client.get(prefix + "a") == b'{"kept":true}'
+
+
+def test_corrupt_value_is_a_decode_error_naming_the_sid_and_is_left_alone(
+    store: RedisStore, client: redis.Redis, prefix: str
+) -> None:
+    client.set(prefix + "bad", b"\xff\xfe{not json")
+    with pytest.raises(SessionDecodeError, match="'bad'"):
+        store.get("bad")
+    client.set(prefix + "list", b"[1,2]")
+    with pytest.raises(SessionDecodeError, match="'list'"):
+        store.get("list")
+    assert client.get(prefix + "bad") == b"\xff\xfe{not json"
+    client.hset(prefix + "hash", "a", "b")
+    with pytest.raises(TokenSessionError):
+        store.get("hash")
+
+
+def test_from_url_takes_store_options_from_the_query(
+    redis_url: str, client: redis.Redis, prefix: str
+) -> None:
+    with from_url(f"{redis_url}?prefix={prefix}&ttl=77") as store:
+        assert isinstance(store, RedisStore)
+        store.set("q", {})
+    assert client.ttl(prefix + "q") == 77
+
+
+def test_outage_raises_a_typed_error_in_time_then_recovers() -> None:
+    with lone_redis() as server:
+        store = RedisStore.from_url(server.url, socket_timeout=1.0)
+        store.set("a", {"n": 1})
+        server.stop()
+        started = time.monotonic()
+        with pytest.raises(BackendUnavailableError):
+            store.get("a")
+        with pytest.raises(BackendUnavailableError):
+            store.set("a", {"n": 2})
+        assert time.monotonic() - started < 15
+        server.start()  # a fresh server: the session is gone, the store works again
+        store.set("a", {"n": 3})
+        assert store.get("a") == {"n": 3}
+        store.close()
+
+
+async def test_async_store_outage_and_recovery() -> None:
+    with lone_redis() as server:
+        store = AsyncRedisStore.from_url(server.url, socket_timeout=1.0)
+        await store.set("a", {"n": 1})
+        server.stop()
+        with pytest.raises(BackendUnavailableError):
+            await store.get("a")
+        server.start()
+        await store.set("a", {"n": 3})
+        assert await store.get("a") == {"n": 3}
+        await store.close()
+
+
+@pytest.fixture
+async def async_store(redis_url: str, prefix: str) -> AsyncIterator[AsyncRedisStore]:
+    store = async_from_url(redis_url, prefix=prefix)
+    assert isinstance(store, AsyncRedisStore)
+    yield store
+    await store.clear()
+    await store.close()
+
+
+async def test_async_store_operations(
+    async_store: AsyncRedisStore, client: redis.Redis, prefix: str
+) -> None:
+    session = {"n": 1, "cookie": {"expires": in_ms(30_000)}}
+    await async_store.set("a", session)
+    assert client.ttl(prefix + "a") == 30
+    assert await async_store.get("a") == session
+    await async_store.touch("a", {"cookie": {"expires": in_ms(90_000)}})
+    assert client.ttl(prefix + "a") == 90
+    await asyncio.gather(*(async_store.set(f"s{i}", {"i": i}) for i in range(64)))
+    assert await async_store.length() == 65
+    assert (await async_store.all())["s5"] == {"i": 5}
+    assert len(await async_store.ids()) == 65
+    await async_store.destroy("a")
+    assert await async_store.get("a") is None
+    with pytest.raises(InvalidArgumentError):
+        await async_store.get(None)  # type: ignore[arg-type]
+
+
+def test_cluster_spreads_sessions_over_every_primary(cluster_ports: list[int]) -> None:
+    client = RedisCluster(host="127.0.0.1", port=cluster_ports[0])
+    store = RedisStore(client, prefix="c:")
+    sids = [f"s{i}" for i in range(200)]
+    for sid in sids:
+        store.set(sid, {"sid": sid})
+    per_node = [redis.Redis(port=port).dbsize() for port in cluster_ports]
+    assert all(count > 0 for count in per_node), per_node
+    assert store.length() == 200
+    assert sorted(store.ids()) == sorted(sids)
+    assert store.all() == {sid: {"sid": sid} for sid in sids}
+    store.touch("s1", {"cookie": {"expires": in_ms(20_000)}})
+    assert client.ttl("c:s1") == 20
+    store.clear()
+    assert store.length() == 0
+    client.close()
+
+
+async def test_async_store_on_the_cluster(cluster_ports: list[int]) -> None:
+    client = redis.asyncio.RedisCluster(host="127.0.0.1", port=cluster_ports[1])
+    store = AsyncRedisStore(client, prefix="ac:")
+    await asyncio.gather(*(store.set(f"s{i}", {"i": i}) for i in range(100)))
+    assert await store.length() == 100
+    assert (await store.all())["s42"] == {"i": 42}
+    await store.clear()
+    assert await store.length() == 0
+    await client.aclose()
+
+
+def test_ttl_nan_and_none_cases_are_numbers() -> None:
+    from token_session.stores.redis import RedisCodec
+
+    codec = RedisCodec(clock=lambda: 1_000_000)
+    assert codec.ttl_of({}) == 86400
+    assert codec.ttl_of({"cookie": {"expires": None}}) == 86400
+    assert math.isnan(codec.ttl_of({"cookie": {"expires": "soon"}}))
+    assert codec.set_command("a", {"cookie": {"expires": "soon"}}) == ("DEL", "sess:a")
+    assert codec.set_command("a", {}) == ("SET", "sess:a", "{}", "EX", 86400)

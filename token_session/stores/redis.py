@@ -1,0 +1,452 @@
+"""Redis store, byte for byte what connect-redis 9.0.0 writes (and 7.1.1 and 6.1.3 wrote).
+
+The rules live in :class:`RedisCodec`, which does no I/O: the key of a session, the value
+bytes, the TTL, and the command each operation sends. :class:`RedisStore` (redis-py) and
+:class:`AsyncRedisStore` (``redis.asyncio``) only send those commands. Either takes any client
+that speaks redis-py's API (``Redis``, ``RedisCluster``, a Sentinel master, their asyncio
+twins); nothing checks its class.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+from ..compat.cookie import expires_ms, now_ms
+from ..compat.jsjson import loads
+from ..errors import (
+    BackendUnavailableError,
+    InvalidArgumentError,
+    SessionDecodeError,
+    TokenSessionError,
+)
+from .base import Session, check_sid, encode_session
+
+__all__ = ["AsyncRedisStore", "RedisCodec", "RedisStore"]
+
+log = logging.getLogger(__name__)
+
+Command = tuple[Any, ...]
+TTL = float | Callable[[Mapping[str, Any]], float]
+
+# How many keys one MGET or DEL carries in all() and clear().
+BATCH = 500
+
+
+class Serializer(Protocol):
+    def stringify(self, session: Any) -> str: ...
+
+    def parse(self, text: str) -> Any: ...
+
+
+class _NodeJSON:
+    """connect-redis's default serializer: ``JSON`` (stringify / parse)."""
+
+    @staticmethod
+    def stringify(session: Any) -> str:
+        return encode_session(session)
+
+    @staticmethod
+    def parse(text: str) -> Any:
+        return loads(text)
+
+
+class _PythonStyle:
+    """A serializer object with ``dumps`` / ``loads`` (as Python's json and pickle-likes)."""
+
+    def __init__(self, impl: Any) -> None:
+        self.impl = impl
+
+    def stringify(self, session: Any) -> str:
+        text = self.impl.dumps(session)
+        return text.decode("utf-8") if isinstance(text, bytes) else str(text)
+
+    def parse(self, text: str) -> Any:
+        return self.impl.loads(text)
+
+
+def _serializer(value: Any) -> Serializer:
+    if value is None:
+        return _NodeJSON()
+    if hasattr(value, "stringify") and hasattr(value, "parse"):
+        return value  # type: ignore[no-any-return]
+    if hasattr(value, "dumps") and hasattr(value, "loads"):
+        return _PythonStyle(value)
+    raise InvalidArgumentError("serializer needs stringify/parse or dumps/loads methods")
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+
+
+@dataclass(frozen=True)
+class RedisCodec:
+    """What connect-redis does, as data: keys, values, TTLs and commands. No I/O."""
+
+    prefix: str = "sess:"
+    ttl: TTL = 86400
+    scan_count: int = 100
+    serializer: Serializer = field(default_factory=_NodeJSON)
+    disable_ttl: bool = False
+    disable_touch: bool = False
+    clock: Callable[[], int] = now_ms
+
+    def __post_init__(self) -> None:
+        # connect-redis: `opts.prefix == null ? "sess:"`, `opts.ttl || 86400`,
+        # `opts.scanCount || 100`
+        if self.prefix is None:
+            object.__setattr__(self, "prefix", "sess:")
+        if not self.ttl:
+            object.__setattr__(self, "ttl", 86400)
+        if not self.scan_count:
+            object.__setattr__(self, "scan_count", 100)
+        if not isinstance(self.prefix, str):
+            raise InvalidArgumentError("prefix must be a str")
+        if not callable(self.ttl) and (
+            isinstance(self.ttl, bool) or not isinstance(self.ttl, (int, float))
+        ):
+            raise InvalidArgumentError("ttl must be seconds or a function of the session")
+        if isinstance(self.scan_count, bool) or not isinstance(self.scan_count, int):
+            raise InvalidArgumentError("scan_count must be an int")
+
+    def key(self, sid: str) -> str:
+        return self.prefix + check_sid(sid)
+
+    def ttl_of(self, session: Mapping[str, Any]) -> float:
+        """connect-redis ``getTTL``: the option's function, else whole seconds until
+        ``cookie.expires`` rounded up, else the ``ttl`` option. NaN for an Invalid Date."""
+        if callable(self.ttl):
+            return self.ttl(session)
+        expiry = expires_ms(session)
+        if expiry is None:
+            return self.ttl
+        return math.ceil((expiry - self.clock()) / 1000) if math.isfinite(expiry) else math.nan
+
+    def get_command(self, sid: str) -> Command:
+        return ("GET", self.key(sid))
+
+    def decode(self, sid: str, raw: bytes | str | None) -> Session | None:
+        if not raw:  # connect-redis: `if (!data) return null`
+            return None
+        try:
+            value = self.serializer.parse(_text(raw))
+        except (ValueError, TypeError) as exc:
+            raise SessionDecodeError(sid, f"{type(exc).__name__}: {exc}") from None
+        if not isinstance(value, dict):
+            raise SessionDecodeError(sid, f"{type(value).__name__}, not an object")
+        return value
+
+    def set_command(self, sid: str, session: Mapping[str, Any]) -> Command:
+        """SET with EX (or without, under ``disable_ttl``); a DEL when the TTL is not > 0,
+        as connect-redis 9.0.0 destroys a session whose cookie has expired."""
+        key = self.key(sid)
+        if not isinstance(session, Mapping):
+            raise InvalidArgumentError(f"session must be a dict, not {type(session).__name__}")
+        value = self.serializer.stringify(session)
+        ttl = self.ttl_of(session)
+        if not ttl > 0:
+            return ("DEL", key)
+        if self.disable_ttl:
+            return ("SET", key, value)
+        return ("SET", key, value, "EX", int(ttl))
+
+    def touch_command(self, sid: str, session: Mapping[str, Any]) -> Command | None:
+        """EXPIRE with the session's TTL; nothing under ``disable_touch`` / ``disable_ttl``.
+
+        EXPIRE never creates a key, so a touch cannot revive a destroyed session; a TTL that
+        is not > 0 makes Redis delete the key, as it does for connect-redis.
+        """
+        key = self.key(sid)
+        if self.disable_touch or self.disable_ttl:
+            return None
+        if not isinstance(session, Mapping):
+            raise InvalidArgumentError(f"session must be a dict, not {type(session).__name__}")
+        ttl = self.ttl_of(session)
+        # an unreadable cookie.expires counts as expired, as set_command deletes such a session
+        return ("EXPIRE", key, int(ttl) if math.isfinite(ttl) else 0)
+
+    def destroy_command(self, sid: str) -> Command:
+        return ("DEL", self.key(sid))
+
+    def match_pattern(self) -> str:
+        # connect-redis matches `prefix + "*"` with the prefix raw, so a prefix holding glob
+        # characters ("sess[1]:") also matches other keys; we escape it and find only ours.
+        return _glob_escape(self.prefix) + "*"
+
+    def sid_of(self, key: bytes | str) -> str:
+        return _text(key)[len(self.prefix) :]
+
+    def sessions(self, keys: list[str], raws: Iterable[bytes | str | None]) -> dict[str, Session]:
+        """MGET's answer for ``keys`` as sessions by id, leaving out keys gone since the SCAN."""
+        found: dict[str, Session] = {}
+        for key, raw in zip(keys, raws, strict=True):
+            sid = self.sid_of(key)
+            session = self.decode(sid, raw)
+            if session is not None:
+                found[sid] = session
+        return found
+
+
+def _batches(items: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(items), BATCH):
+        yield items[start : start + BATCH]
+
+
+def _mget(client: Any) -> Callable[[list[str]], Any]:
+    # a cluster's plain MGET refuses keys of different slots
+    mget: Callable[[list[str]], Any] = getattr(client, "mget_nonatomic", client.mget)
+    return mget
+
+
+def _unique(keys: Iterable[bytes | str]) -> list[str]:
+    # SCAN may return a key twice; connect-redis 9.0.0 gathers them in a Set
+    return list(dict.fromkeys(_text(key) for key in keys))
+
+
+def _redis_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    from redis import exceptions
+
+    unavailable = (
+        exceptions.ConnectionError,
+        exceptions.TimeoutError,
+        exceptions.BusyLoadingError,
+        exceptions.ClusterDownError,
+        exceptions.TryAgainError,
+        OSError,
+    )
+    return unavailable, (exceptions.RedisError,)
+
+
+class _Errors:
+    """Turns redis-py's exceptions into ours, keeping them as the cause."""
+
+    def __init__(self) -> None:
+        self.unavailable, self.other = _redis_errors()
+
+    def wrap(self, exc: BaseException, command: str) -> TokenSessionError:
+        if isinstance(exc, self.unavailable):
+            return BackendUnavailableError(f"Redis unavailable during {command}: {exc}")
+        return TokenSessionError(f"Redis {command} failed: {exc}")
+
+
+def _options(url: str, options: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Split a redis:// URL's query into store options (ours) and client options (redis-py)."""
+    parts = urlsplit(url)
+    store_options: dict[str, Any] = {}
+    client_query = []
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name in ("prefix",):
+            store_options[name] = value
+        elif name in ("ttl", "scan_count"):
+            store_options[name] = int(value)
+        elif name in ("disable_ttl", "disable_touch"):
+            store_options[name] = value.lower() in ("1", "true", "yes", "on")
+        else:
+            client_query.append(f"{name}={value}")
+    client_url = urlunsplit(parts._replace(query="&".join(client_query)))
+    store_options.update({k: v for k, v in options.items() if k in _STORE_OPTIONS})
+    client_options = {k: v for k, v in options.items() if k not in _STORE_OPTIONS}
+    return client_url, store_options, client_options
+
+
+_STORE_OPTIONS = {
+    "prefix",
+    "ttl",
+    "scan_count",
+    "serializer",
+    "disable_ttl",
+    "disable_touch",
+    "clock",
+}
+
+
+def _codec(**options: Any) -> RedisCodec:
+    serializer = _serializer(options.pop("serializer", None))
+    return RedisCodec(serializer=serializer, **options)
+
+
+class RedisStore:
+    """connect-redis over redis-py: ``RedisStore(client, prefix="sess:", ttl=86400, ...)``.
+
+    Options keep connect-redis's names in snake_case: ``prefix``, ``ttl`` (seconds, or a
+    function of the session), ``scan_count``, ``serializer`` (``stringify``/``parse`` or
+    ``dumps``/``loads``; default: JSON exactly as Node writes it), ``disable_ttl``,
+    ``disable_touch``.
+    """
+
+    def __init__(self, client: Any, *, owns_client: bool = False, **options: Any) -> None:
+        self.client = client
+        self.codec = _codec(**options)
+        self._owns_client = owns_client
+        self._errors = _Errors()
+
+    @classmethod
+    def from_url(cls, url: str, *, socket_timeout: float = 5.0, **options: Any) -> RedisStore:
+        """``redis://`` / ``rediss://`` / ``unix://`` URL; store options may go in its query
+        (``?prefix=app:&ttl=3600``). Commands fail with BackendUnavailableError after
+        ``socket_timeout`` seconds without an answer."""
+        import redis
+
+        client_url, store_options, client_options = _options(url, options)
+        client_options.setdefault("socket_connect_timeout", socket_timeout)
+        client = redis.Redis.from_url(client_url, socket_timeout=socket_timeout, **client_options)
+        return cls(client, owns_client=True, **store_options)
+
+    def _run(self, command: Command) -> Any:
+        try:
+            return self.client.execute_command(*command)
+        except Exception as exc:
+            raise self._errors.wrap(exc, command[0]) from exc
+
+    def get(self, sid: str) -> Session | None:
+        return self.codec.decode(sid, self._run(self.codec.get_command(sid)))
+
+    def set(self, sid: str, session: Mapping[str, Any]) -> None:
+        self._run(self.codec.set_command(sid, session))
+
+    def touch(self, sid: str, session: Mapping[str, Any]) -> None:
+        command = self.codec.touch_command(sid, session)
+        if command is not None:
+            self._run(command)
+
+    def destroy(self, sid: str) -> None:
+        self._run(self.codec.destroy_command(sid))
+
+    def ids(self) -> list[str]:
+        return [self.codec.sid_of(key) for key in self._keys()]
+
+    def length(self) -> int:
+        return len(self._keys())
+
+    def all(self) -> dict[str, Session]:
+        sessions: dict[str, Session] = {}
+        for batch in _batches(self._keys()):
+            sessions.update(
+                self.codec.sessions(batch, self._call("MGET", _mget(self.client), batch))
+            )
+        return sessions
+
+    def clear(self) -> None:
+        for batch in _batches(self._keys()):
+            self._call("DEL", self.client.delete, *batch)
+
+    def _keys(self) -> list[str]:
+        keys: list[str] = self._call("SCAN", self._scan)
+        return keys
+
+    def _scan(self) -> list[str]:
+        # RedisCluster.scan_iter walks every primary, as connect-redis 9.0.0 does
+        found = self.client.scan_iter(match=self.codec.match_pattern(), count=self.codec.scan_count)
+        return _unique(found)
+
+    def _call(self, name: str, function: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return function(*args)
+        except Exception as exc:
+            raise self._errors.wrap(exc, name) from exc
+
+    def close(self) -> None:
+        """Close the client if this store made it (``from_url``)."""
+        if self._owns_client:
+            self.client.close()
+
+    def __enter__(self) -> RedisStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class AsyncRedisStore:
+    """:class:`RedisStore` over ``redis.asyncio`` (``Redis``, ``RedisCluster``, ...)."""
+
+    def __init__(self, client: Any, *, owns_client: bool = False, **options: Any) -> None:
+        self.client = client
+        self.codec = _codec(**options)
+        self._owns_client = owns_client
+        self._errors = _Errors()
+
+    @classmethod
+    def from_url(cls, url: str, *, socket_timeout: float = 5.0, **options: Any) -> AsyncRedisStore:
+        """See :meth:`RedisStore.from_url`."""
+        import redis.asyncio
+
+        client_url, store_options, client_options = _options(url, options)
+        client_options.setdefault("socket_connect_timeout", socket_timeout)
+        client = redis.asyncio.Redis.from_url(
+            client_url, socket_timeout=socket_timeout, **client_options
+        )
+        return cls(client, owns_client=True, **store_options)
+
+    async def _run(self, command: Command) -> Any:
+        try:
+            return await self.client.execute_command(*command)
+        except Exception as exc:
+            raise self._errors.wrap(exc, command[0]) from exc
+
+    async def get(self, sid: str) -> Session | None:
+        return self.codec.decode(sid, await self._run(self.codec.get_command(sid)))
+
+    async def set(self, sid: str, session: Mapping[str, Any]) -> None:
+        await self._run(self.codec.set_command(sid, session))
+
+    async def touch(self, sid: str, session: Mapping[str, Any]) -> None:
+        command = self.codec.touch_command(sid, session)
+        if command is not None:
+            await self._run(command)
+
+    async def destroy(self, sid: str) -> None:
+        await self._run(self.codec.destroy_command(sid))
+
+    async def ids(self) -> list[str]:
+        return [self.codec.sid_of(key) for key in await self._keys()]
+
+    async def length(self) -> int:
+        return len(await self._keys())
+
+    async def all(self) -> dict[str, Session]:
+        sessions: dict[str, Session] = {}
+        for batch in _batches(await self._keys()):
+            raws = await self._await("MGET", _mget(self.client)(batch))
+            sessions.update(self.codec.sessions(batch, raws))
+        return sessions
+
+    async def clear(self) -> None:
+        for batch in _batches(await self._keys()):
+            await self._await("DEL", self.client.delete(*batch))
+
+    async def _keys(self) -> list[str]:
+        try:
+            return _unique([key async for key in self._scan_iter()])
+        except Exception as exc:
+            raise self._errors.wrap(exc, "SCAN") from exc
+
+    def _scan_iter(self) -> AsyncIterator[Any]:
+        iterator: AsyncIterator[Any] = self.client.scan_iter(
+            match=self.codec.match_pattern(), count=self.codec.scan_count
+        )
+        return iterator
+
+    async def _await(self, name: str, pending: Any) -> Any:
+        try:
+            return await pending
+        except Exception as exc:
+            raise self._errors.wrap(exc, name) from exc
+
+    async def close(self) -> None:
+        if self._owns_client:
+            await self.client.aclose()
+
+    async def __aenter__(self) -> AsyncRedisStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
