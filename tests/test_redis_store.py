@@ -304,3 +304,31 @@ def test_ttl_nan_and_none_cases_are_numbers() -> None:
     assert math.isnan(codec.ttl_of({"cookie": {"expires": "soon"}}))
     assert codec.set_command("a", {"cookie": {"expires": "soon"}}) == ("DEL", "sess:a")
     assert codec.set_command("a", {}) == ("SET", "sess:a", "{}", "EX", 86400)
+
+
+async def test_auto_pipeline_keeps_each_answer_and_error_apart(
+    async_store: AsyncRedisStore, client: redis.Redis, prefix: str
+) -> None:
+    client.hset(prefix + "hash", "a", "b")  # GET on a hash fails with WRONGTYPE
+    await async_store.set("ok", {"n": 1})
+    results = await asyncio.gather(
+        async_store.get("ok"),
+        async_store.get("hash"),
+        async_store.get("missing"),
+        async_store.set("new", {"n": 2}),
+        return_exceptions=True,
+    )
+    assert results[0] == {"n": 1}
+    assert isinstance(results[1], TokenSessionError)
+    assert results[2] is None and results[3] is None
+    assert client.get(prefix + "new") == b'{"n":2}'
+
+
+async def test_auto_pipeline_survives_a_cancelled_caller(async_store: AsyncRedisStore) -> None:
+    await async_store.set("a", {"n": 1})
+    task = asyncio.ensure_future(async_store.get("a"))
+    other = asyncio.ensure_future(async_store.get("a"))
+    await asyncio.sleep(0)
+    task.cancel()
+    assert await other == {"n": 1}
+    assert await async_store.get("a") == {"n": 1}

@@ -9,9 +9,10 @@ twins); nothing checks its class.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
@@ -365,14 +366,75 @@ class RedisStore:
         self.close()
 
 
-class AsyncRedisStore:
-    """:class:`RedisStore` over ``redis.asyncio`` (``Redis``, ``RedisCluster``, ...)."""
+class _AutoPipeline:
+    """Sends the commands issued while the event loop was busy as one pipeline.
 
-    def __init__(self, client: Any, *, owns_client: bool = False, **options: Any) -> None:
+    node-redis writes every command in flight on its connection without waiting for the
+    answers before; this does the same over any redis-py asyncio client (a cluster's pipeline
+    routes each command to its node). Each command still gets its own answer or error.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.pending: list[tuple[Command, asyncio.Future[Any]]] = []
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def __call__(self, command: Command) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if not self.pending:
+            loop.call_soon(self._flush)
+        self.pending.append((command, future))
+        return future
+
+    def _flush(self) -> None:
+        batch, self.pending = self.pending, []
+        task = asyncio.get_running_loop().create_task(self._send(batch))
+        self.tasks.add(task)  # keep a reference until it is done
+        task.add_done_callback(self.tasks.discard)
+
+    async def _send(self, batch: list[tuple[Command, asyncio.Future[Any]]]) -> None:
+        try:
+            if len(batch) == 1:
+                results = [await self.client.execute_command(*batch[0][0])]
+            else:
+                pipe = self.client.pipeline(transaction=False)
+                for command, _ in batch:
+                    pipe.execute_command(*command)
+                results = await pipe.execute(raise_on_error=False)
+        except BaseException as exc:  # the whole batch failed (connection lost, cancelled)
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if future.done():  # its caller was cancelled
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+
+class AsyncRedisStore:
+    """:class:`RedisStore` over ``redis.asyncio`` (``Redis``, ``RedisCluster``, ...).
+
+    Operations awaited concurrently go to Redis together, in one pipeline per turn of the
+    event loop (``auto_pipeline=False`` sends each on its own).
+    """
+
+    def __init__(
+        self, client: Any, *, owns_client: bool = False, auto_pipeline: bool = True, **options: Any
+    ) -> None:
         self.client = client
         self.codec = _codec(**options)
         self._owns_client = owns_client
         self._errors = _Errors()
+        self._send: Callable[[Command], Awaitable[Any]] = (
+            _AutoPipeline(client) if auto_pipeline else lambda c: client.execute_command(*c)
+        )
 
     @classmethod
     def from_url(cls, url: str, *, socket_timeout: float = 5.0, **options: Any) -> AsyncRedisStore:
@@ -388,7 +450,7 @@ class AsyncRedisStore:
 
     async def _run(self, command: Command) -> Any:
         try:
-            return await self.client.execute_command(*command)
+            return await self._send(command)
         except Exception as exc:
             raise self._errors.wrap(exc, command[0]) from exc
 
