@@ -197,7 +197,8 @@ def main() -> int:
     store.clear()
 
     print(
-        f"Redis ops/s, parser={args.parser}, n={args.n}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M}Z"
+        f"Redis ops/s, parser={args.parser}, n={args.n}, "
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}Z"
     )
     head = (
         "op",
