@@ -14,7 +14,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 from .compat.cookie import Cookie, from_ms, now_ms
 from .compat.jsjson import js_iso
 from .compat.sid import generate_sid
-from .errors import InvalidArgumentError, SessionNotFoundError
+from .errors import InvalidArgumentError, SessionNotFoundError, TokenSessionError
 from .stores.base import AsyncStore, Session, Store, check_sid
 from .stores.memory import AsyncMemoryStore, MemoryStore
 
@@ -126,7 +126,10 @@ def get_flow(sid: str, touch: bool, clock: Callable[[], int]) -> Flow[Session | 
     if found is None or not touch:
         return found
     session = refreshed(found, clock())
-    yield ("touch", sid, session)
+    try:
+        yield ("touch", sid, session)
+    except SessionNotFoundError:  # destroyed since the read (connect-mongo's touch says so)
+        return None
     return session
 
 
@@ -142,7 +145,10 @@ def touch_flow(sid: str, data: Mapping[str, Any] | None, clock: Callable[[], int
             return False
     elif not isinstance(data, Mapping):
         raise InvalidArgumentError(f"session data must be a dict, not {type(data).__name__}")
-    yield ("touch", sid, refreshed(dict(data), clock()))
+    try:
+        yield ("touch", sid, refreshed(dict(data), clock()))
+    except SessionNotFoundError:
+        return False
     return True
 
 
@@ -207,7 +213,12 @@ class TokenSession(_TokenSessionBase[Store]):
         try:
             call = next(flow)
             while True:
-                call = flow.send(getattr(self.store, call[0])(*call[1:]))
+                try:
+                    answer = getattr(self.store, call[0])(*call[1:])
+                except TokenSessionError as exc:
+                    call = flow.throw(exc)  # the flow may handle it
+                else:
+                    call = flow.send(answer)
         except StopIteration as done:
             result: T = done.value
             return result
@@ -277,7 +288,12 @@ class AsyncTokenSession(_TokenSessionBase[AsyncStore]):
             call = next(flow)
             while True:
                 pending: Awaitable[Any] = getattr(self.store, call[0])(*call[1:])
-                call = flow.send(await pending)
+                try:
+                    answer = await pending
+                except TokenSessionError as exc:
+                    call = flow.throw(exc)
+                else:
+                    call = flow.send(answer)
         except StopIteration as done:
             result: T = done.value
             return result
