@@ -7,6 +7,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from token_session.compat import Cookie
+
 # any code point, and often the ones JSON writers disagree on: lone or paired surrogates
 # (a JS string can hold either), controls, quotes, DEL, line separators, astral characters
 tricky_characters = st.sampled_from(
@@ -258,3 +260,47 @@ edge_texts = [
     '["\u2028"]',
     "1234567890123456789012345678901234567890",
 ]
+
+
+# Keys express-session's Session constructor skips (`prop in this`): its own methods and
+# properties and Object.prototype's. Sessions that pass through express-session never hold them.
+SESSION_OWN = {
+    "id",
+    "req",
+    "touch",
+    "resetMaxAge",
+    "save",
+    "reload",
+    "destroy",
+    "regenerate",
+    "cookie",
+    "constructor",
+    "toString",
+    "toLocaleString",
+    "valueOf",
+    "hasOwnProperty",
+    "isPrototypeOf",
+    "propertyIsEnumerable",
+    "__proto__",
+    "__defineGetter__",
+    "__defineSetter__",
+    "__lookupGetter__",
+    "__lookupSetter__",
+}
+
+cookies = st.builds(
+    lambda max_age, secure, same_site: Cookie(
+        max_age=max_age, secure=secure, same_site=same_site
+    ).to_json(),
+    st.integers(2_000, 10**9),
+    st.booleans(),
+    st.sampled_from(["lax", "strict"]),
+)
+express_sessions = st.builds(
+    lambda data, cookie: {
+        **{k: v for k, v in data.items() if k not in SESSION_OWN},
+        "cookie": cookie,
+    },
+    plain_sessions,
+    cookies,
+)

@@ -21,50 +21,8 @@ from token_session.stores import RedisStore
 
 from .node import NodeStore, NodeStoreDriver
 from .redis_servers import redis_cluster
-from .strategies import plain_sessions
+from .strategies import express_sessions, plain_sessions
 
-# Keys express-session's Session constructor skips (`prop in this`): its own methods and
-# properties and Object.prototype's. Sessions that pass through express-session never hold them.
-SESSION_OWN = {
-    "id",
-    "req",
-    "touch",
-    "resetMaxAge",
-    "save",
-    "reload",
-    "destroy",
-    "regenerate",
-    "cookie",
-    "constructor",
-    "toString",
-    "toLocaleString",
-    "valueOf",
-    "hasOwnProperty",
-    "isPrototypeOf",
-    "propertyIsEnumerable",
-    "__proto__",
-    "__defineGetter__",
-    "__defineSetter__",
-    "__lookupGetter__",
-    "__lookupSetter__",
-}
-
-cookies = st.builds(
-    lambda max_age, secure, same_site: Cookie(
-        max_age=max_age, secure=secure, same_site=same_site
-    ).to_json(),
-    st.integers(2_000, 10**9),
-    st.booleans(),
-    st.sampled_from(["lax", "strict"]),
-)
-express_sessions = st.builds(
-    lambda data, cookie: {
-        **{k: v for k, v in data.items() if k not in SESSION_OWN},
-        "cookie": cookie,
-    },
-    plain_sessions,
-    cookies,
-)
 token_sessions = plain_sessions.map(lambda data: {**data, "cookie": {"maxAge": 0}})
 
 
