@@ -1,6 +1,7 @@
 """Where the tests find each backend: an environment URL, else the local default port, else
-a container started with the ``docker`` package. If none works the run fails and says how to
-provide one; a backend's tests are never skipped silently."""
+a container started with the ``docker`` package, else (MongoDB only) the MongoDB-protocol
+server the test suite brings (tests/mongo_server.py). If none works the run fails and says how
+to provide one; a backend's tests are never skipped silently."""
 
 from __future__ import annotations
 
@@ -103,8 +104,13 @@ def docker_container(backend: Backend, ready: Callable[[str], bool]) -> Iterator
 
 
 @contextlib.contextmanager
-def provide(backend: Backend, ready: Callable[[str], bool]) -> Iterator[str]:
-    """The URL of a running server for ``backend``, in the order the module doc gives."""
+def provide(
+    backend: Backend,
+    ready: Callable[[str], bool],
+    fallback: Callable[[], contextlib.AbstractContextManager[str]] | None = None,
+) -> Iterator[str]:
+    """The URL of a running server for ``backend``, in the order the module doc gives;
+    ``fallback`` (a server of the test suite's own) comes last, where there is one."""
     url = os.environ.get(backend.env)
     if url:
         yield url
@@ -112,8 +118,19 @@ def provide(backend: Backend, ready: Callable[[str], bool]) -> Iterator[str]:
     if port_open(backend.port):
         yield backend.default_url
         return
-    with docker_container(backend, ready) as url:
+    try:
+        container = docker_container(backend, ready)
+        url = container.__enter__()
+    except BackendMissingError:
+        if fallback is None:
+            raise
+        with fallback() as url:
+            yield url
+        return
+    try:
         yield url
+    finally:
+        container.__exit__(None, None, None)
 
 
 def mysql_connect_args(url: str) -> dict[str, Any]:

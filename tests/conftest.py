@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-from .backends import MYSQL, REDIS, Backend, BackendMissingError, provide
+from .backends import MONGO, MYSQL, REDIS, Backend, BackendMissingError, provide
 from .node import NodeOracle, NodeStoreDriver, NodeUnavailableError
 
 settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -52,11 +53,15 @@ def node_stores() -> Iterator[NodeStoreDriver]:
     driver.close()
 
 
-def _backend_fixture(backend: Backend, ready: Callable[[str], bool]) -> Any:
+def _backend_fixture(
+    backend: Backend,
+    ready: Callable[[str], bool],
+    fallback: Callable[[], contextlib.AbstractContextManager[str]] | None = None,
+) -> Any:
     @pytest.fixture(scope="session")
     def fixture() -> Iterator[str]:
         try:
-            with provide(backend, ready) as url:
+            with provide(backend, ready, fallback) as url:
                 yield url
         except BackendMissingError as exc:
             pytest.fail(str(exc), pytrace=False)
@@ -85,5 +90,23 @@ def _mysql_ready(url: str) -> bool:
     return True
 
 
+def _mongo_ready(url: str) -> bool:
+    import pymongo
+
+    try:
+        with pymongo.MongoClient(url, serverSelectionTimeoutMS=2000) as client:
+            client.admin.command("ping")
+    except pymongo.errors.PyMongoError:
+        return False
+    return True
+
+
+def _our_mongo_server() -> contextlib.AbstractContextManager[str]:
+    from .mongo_server import start_mongo_server
+
+    return start_mongo_server()
+
+
 redis_url = _backend_fixture(REDIS, _redis_ready)
 mysql_url = _backend_fixture(MYSQL, _mysql_ready)
+mongo_url = _backend_fixture(MONGO, _mongo_ready, _our_mongo_server)

@@ -138,6 +138,10 @@ class NodeStore:
     def call(self, op: str, **request: Any) -> Any:
         return self.driver.out(op, handle=self.handle, **request)
 
+    def call_answer(self, op: str, **request: Any) -> dict[str, Any]:
+        """The whole answer, {"ok": False, "error": ...} included."""
+        return self.driver.ask(op, handle=self.handle, **request)
+
     def get(self, sid: str) -> str | None:
         """The session Node's store returns, as the JSON text JSON.stringify gives it."""
         text: str | None = self.call("get", sid=sid)

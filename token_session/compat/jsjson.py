@@ -157,7 +157,8 @@ def _encode_string(value: str) -> str:
     return text
 
 
-def _js_key_order(items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+def js_key_order(items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Object entries in the order JS keeps them: array-index keys first, ascending."""
     index_keys = []
     other = []
     for item in items:
@@ -212,7 +213,7 @@ def _encode(obj: Any, out: list[str], path: str, active: set[int]) -> None:
         out.append(js_number(obj))
     elif isinstance(obj, dict):
         _enter(obj, path, active)
-        items = _js_key_order([(_key_text(k, path), v) for k, v in obj.items()])
+        items = js_key_order([(_key_text(k, path), v) for k, v in obj.items()])
         out.append("{")
         for position, (key, value) in enumerate(items):
             if position:

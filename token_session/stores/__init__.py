@@ -11,13 +11,19 @@ from .base import AsyncStore, Session, Store
 from .memory import AsyncMemoryStore, MemoryStore
 
 if TYPE_CHECKING:
+    from .mongo import AsyncMongoStore, MongoStore
+    from .mysql import AsyncMySQLStore, MySQLStore
     from .redis import AsyncRedisStore, RedisStore
 
 __all__ = [
     "AsyncMemoryStore",
+    "AsyncMongoStore",
+    "AsyncMySQLStore",
     "AsyncRedisStore",
     "AsyncStore",
     "MemoryStore",
+    "MongoStore",
+    "MySQLStore",
     "RedisStore",
     "Session",
     "Store",
@@ -31,6 +37,9 @@ _SCHEMES: dict[str, tuple[str, str, str]] = {
     "memory": (".memory", "MemoryStore", "AsyncMemoryStore"),
     "redis": (".redis", "RedisStore", "AsyncRedisStore"),
     "rediss": (".redis", "RedisStore", "AsyncRedisStore"),
+    "mongodb": (".mongo", "MongoStore", "AsyncMongoStore"),
+    "mongodb+srv": (".mongo", "MongoStore", "AsyncMongoStore"),
+    "mysql": (".mysql", "MySQLStore", "AsyncMySQLStore"),
 }
 
 
