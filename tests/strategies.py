@@ -296,10 +296,11 @@ cookies = st.builds(
     st.booleans(),
     st.sampled_from(["lax", "strict"]),
 )
+# express-session makes a new session's cookie first, and keeps stored sessions' order
 express_sessions = st.builds(
     lambda data, cookie: {
-        **{k: v for k, v in data.items() if k not in SESSION_OWN},
         "cookie": cookie,
+        **{k: v for k, v in data.items() if k not in SESSION_OWN},
     },
     plain_sessions,
     cookies,
