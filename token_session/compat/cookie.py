@@ -19,7 +19,7 @@ __all__ = ["Cookie", "expires_ms", "now_ms", "parse_js_date"]
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 # Cookie.prototype's `data` getter: the keys toJSON gives, in its order.
-_JSON_KEYS = (
+COOKIE_JSON_KEYS = _JSON_KEYS = (
     "originalMaxAge",
     "partitioned",
     "priority",

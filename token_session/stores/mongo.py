@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ..compat.cookie import Cookie, expires_ms, from_ms, now_ms, parse_js_date, to_ms
+from ..compat.cookie import (
+    COOKIE_JSON_KEYS,
+    Cookie,
+    expires_ms,
+    from_ms,
+    now_ms,
+    parse_js_date,
+    to_ms,
+)
 from ..compat.jsjson import js_key_order, loads
 from ..errors import (
     BackendUnavailableError,
@@ -35,17 +43,7 @@ log = logging.getLogger(__name__)
 AUTO_REMOVE = ("native", "interval", "disabled")
 _INT32 = 2**31
 # express-session's Cookie#toJSON keys; the Node driver writes the undefined ones as null
-_COOKIE_KEYS = (
-    "originalMaxAge",
-    "partitioned",
-    "priority",
-    "expires",
-    "secure",
-    "httpOnly",
-    "domain",
-    "path",
-    "sameSite",
-)
+_COOKIE_KEYS = COOKIE_JSON_KEYS
 _ENCRYPTED = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 
 
