@@ -189,3 +189,8 @@ def test_expires_ms_reads_cookie_expires_as_node_stores_do(node: NodeOracle, exp
         assert ours is not None and math.isnan(ours)
     else:
         assert ours == node_ms
+
+
+@pytest.mark.parametrize("falsy", [math.nan, 0.0, -0.0, "", None, False])
+def test_expires_ms_takes_js_falsy_values_as_no_expiry(falsy: Any) -> None:
+    assert expires_ms({"cookie": {"expires": falsy}}) is None

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from .compat.cookie import Cookie, from_ms, now_ms
-from .compat.jsjson import js_iso
+from .compat.jsjson import js_iso, js_truthy
 from .compat.sid import generate_sid
 from .errors import InvalidArgumentError, SessionNotFoundError, TokenSessionError
 from .stores.base import AsyncStore, Session, Store, check_sid
@@ -49,12 +49,6 @@ class NewSession(NamedTuple):
         return self.sid
 
 
-def _js_truthy(value: object) -> bool:
-    if isinstance(value, float) and math.isnan(value):
-        return False
-    return value not in (None, False, 0, "")
-
-
 def data_to_store(data: object) -> Session:
     """A copy of ``data`` as token-session's ``set`` stores it.
 
@@ -64,7 +58,7 @@ def data_to_store(data: object) -> Session:
     if not isinstance(data, Mapping):
         raise InvalidArgumentError(f"session data must be a dict, not {type(data).__name__}")
     session = dict(data)
-    if not _js_truthy(session.get("cookie")):
+    if not js_truthy(session.get("cookie")):
         session["cookie"] = {"maxAge": 0}
     return session
 

@@ -1,7 +1,7 @@
 """Node behaviour reproduced exactly, with no I/O: JSON text, cookies, ids and signatures."""
 
 from .cookie import Cookie, expires_ms, now_ms, parse_js_date
-from .jsjson import dumps, js_iso, js_number, loads
+from .jsjson import dumps, js_iso, js_number, js_truthy, loads
 from .sid import generate_sid
 from .signature import decode_cookie_value, encode_cookie_value, sign, unsign
 
@@ -14,6 +14,7 @@ __all__ = [
     "generate_sid",
     "js_iso",
     "js_number",
+    "js_truthy",
     "loads",
     "now_ms",
     "parse_js_date",

@@ -14,6 +14,8 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from .jsjson import js_truthy
+
 __all__ = ["Cookie", "expires_ms", "now_ms", "parse_js_date"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -89,7 +91,7 @@ def expires_ms(session: Mapping[str, Any]) -> float | None:
     if not isinstance(cookie, Mapping):
         return None
     expires = cookie.get("expires")
-    if expires is None or expires is False or expires == "" or expires == 0:
+    if not js_truthy(expires):
         return None
     if isinstance(expires, datetime):
         return to_ms(expires)

@@ -16,7 +16,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["dumps", "js_iso", "js_number", "loads"]
+__all__ = ["dumps", "js_iso", "js_number", "js_truthy", "loads"]
 
 try:
     from json.encoder import c_encode_basestring as _encode_str  # type: ignore[attr-defined]
@@ -100,6 +100,13 @@ def js_iso(value: datetime) -> str:
         f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
         f"{utc.second:02d}.{utc.microsecond // 1000:03d}Z"
     )
+
+
+def js_truthy(value: object) -> bool:
+    """JS truthiness of a JSON-born value: false for null, false, 0, NaN and ""."""
+    if isinstance(value, float) and math.isnan(value):
+        return False
+    return value is not None and value is not False and value != 0 and value != ""
 
 
 def js_number(value: float | int) -> str:

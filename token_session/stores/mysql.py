@@ -56,6 +56,7 @@ import pymysql
 from pymysql.connections import Connection
 
 from ..compat.cookie import expires_ms, now_ms
+from ..compat.jsjson import js_truthy
 from ..errors import BackendUnavailableError, InvalidArgumentError
 from .base import Session, check_sid, decode_session, encode_session
 
@@ -189,12 +190,6 @@ class MySQLSchema(NamedTuple):
         return MySQLSchema(*(".".join(f"`{part}`" for part in name.split(".")) for name in self))
 
 
-def _js_truthy(value: object) -> bool:
-    if isinstance(value, float) and math.isnan(value):
-        return False
-    return value is not None and value is not False and value != 0 and value != ""
-
-
 def _is_identifier(name: object) -> bool:
     return isinstance(name, str) and _IDENTIFIER.fullmatch(name) is not None
 
@@ -284,7 +279,7 @@ class MySQLStoreCore:
             # `data.cookie.expires`, else `data.cookie._expires`, whichever is truthy first
             for key in ("expires", "_expires"):
                 value = cookie.get(key)
-                if _js_truthy(value):
+                if js_truthy(value):
                     at = expires_ms({"cookie": {"expires": value}})
                     break
         if at is None:
