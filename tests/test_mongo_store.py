@@ -24,6 +24,8 @@ from token_session import (
 from token_session.compat import Cookie, js_iso
 from token_session.stores import AsyncMongoStore, MongoStore, async_from_url, from_url
 
+from .mongo_server import MongoServer
+
 DB = "token_session_tests"
 
 
@@ -297,6 +299,36 @@ def test_unreachable_server_is_a_typed_error_in_time() -> None:
         store.get("a")
     assert time.monotonic() - started < 10
     store.close()
+
+
+def test_server_stopped_mid_run_is_a_typed_error_then_the_same_store_recovers() -> None:
+    with MongoServer.temporary() as server:
+        store = MongoStore.from_url(server.url, db_name=DB, timeout=1.0)
+        store.set("a", {"n": 1})
+        server.stop()
+        started = time.monotonic()
+        with pytest.raises(BackendUnavailableError):
+            store.get("a")
+        with pytest.raises(BackendUnavailableError):
+            store.set("a", {"n": 2})
+        assert time.monotonic() - started < 15
+        server.start()  # same port, same data, as a restarted mongod
+        assert store.get("a") == {"n": 1}  # the failed set wrote nothing
+        store.set("a", {"n": 3})
+        assert store.get("a") == {"n": 3}
+        store.close()
+
+
+async def test_async_store_server_stopped_mid_run_then_recovers() -> None:
+    with MongoServer.temporary() as server:
+        store = AsyncMongoStore.from_url(server.url, db_name=DB, timeout=1.0)
+        await store.set("a", {"n": 1})
+        server.stop()
+        with pytest.raises(BackendUnavailableError):
+            await store.touch("a", {"n": 1})
+        server.start()
+        assert await store.get("a") == {"n": 1}
+        await store.close()
 
 
 async def test_async_store(mongo_url: str, name: str, client: Any) -> None:
