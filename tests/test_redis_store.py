@@ -9,12 +9,16 @@ import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 import redis
 import redis.asyncio
+import redis.connection
+from hypothesis import given
+from hypothesis import strategies as st
 from redis.cluster import RedisCluster
 
 from token_session import (
@@ -25,6 +29,7 @@ from token_session import (
 )
 from token_session.compat import js_iso
 from token_session.stores import AsyncRedisStore, RedisStore, async_from_url, from_url
+from token_session.stores.redis import _resp
 
 from .redis_servers import lone_redis, redis_cluster
 
@@ -332,3 +337,55 @@ async def test_auto_pipeline_survives_a_cancelled_caller(async_store: AsyncRedis
     task.cancel()
     assert await other == {"n": 1}
     assert await async_store.get("a") == {"n": 1}
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["GET", "SET", "EXPIRE", "DEL"]),
+            st.text(),
+            st.one_of(st.text(), st.integers(-(2**63), 2**63 - 1)),
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_our_wire_bytes_are_redis_py_s(commands: list[tuple[str, str, str | int]]) -> None:
+    packer = redis.connection.Connection(encoding_errors="surrogatepass")
+    expected = b"".join(b"".join(packer.pack_command(*command)) for command in commands)
+    assert _resp(commands, "utf-8", "surrogatepass") == expected
+
+
+def test_threads_share_the_store_and_each_gets_its_own_answers(store: RedisStore) -> None:
+    def work(thread: int) -> list[bool]:
+        checks = []
+        for i in range(150):
+            sid = f"t{thread}-{i % 10}"
+            store.set(sid, {"thread": thread, "i": i})
+            checks.append(store.get(sid) == {"thread": thread, "i": i})
+        return checks
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(work, range(6)))
+    assert all(all(checks) for checks in results)
+
+
+def test_a_restart_the_store_did_not_see_costs_no_error() -> None:
+    with lone_redis() as server, RedisStore.from_url(server.url, socket_timeout=1.0) as store:
+        store.set("a", {"n": 1})
+        server.stop()
+        server.start()  # the store's socket is now dead, unknown to it
+        store.set("b", {"n": 2})
+        assert store.get("b") == {"n": 2}
+
+
+async def test_async_a_restart_the_store_did_not_see_costs_no_error() -> None:
+    with lone_redis() as server:
+        store = AsyncRedisStore.from_url(server.url, socket_timeout=1.0)
+        await store.set("a", {"n": 1})
+        server.stop()
+        server.start()
+        results = await asyncio.gather(*(store.set(f"s{i}", {"i": i}) for i in range(10)))
+        assert results == [None] * 10
+        assert await store.get("s7") == {"i": 7}
+        await store.close()
