@@ -3,10 +3,9 @@ one MongoDB-protocol server."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 import pymongo
@@ -15,9 +14,10 @@ from bson import BSON
 from hypothesis import assume, given, settings
 
 from token_session import TokenSession, TokenSessionError
-from token_session.compat import Cookie, dumps, js_iso, loads
+from token_session.compat import Cookie, dumps, loads
 from token_session.stores import MongoStore
 
+from .hammer import hammer_with_node
 from .node import NodeStore, NodeStoreDriver
 from .strategies import express_sessions
 
@@ -172,38 +172,7 @@ def test_token_session_tokens_are_served_by_both(pair: tuple[NodeStore, MongoSto
 def test_node_and_python_at_once_on_the_same_ids(pair: tuple[NodeStore, MongoStore, Any]) -> None:
     node, python, _ = pair
     sids = [f"h{i}-{uuid.uuid4().hex[:6]}" for i in range(6)]
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def python_side() -> None:
-        n = 0
-        try:
-            while not stop.is_set():
-                sid = sids[n % len(sids)]
-                expires = js_iso(datetime.now(timezone.utc) + timedelta(minutes=1))
-                session = {
-                    "writer": "python",
-                    "n": n,
-                    "cookie": {"originalMaxAge": 60000, "expires": expires},
-                }
-                if n % 3 == 0:
-                    python.set(sid, session)
-                elif n % 3 == 1:
-                    python.get(sid)
-                else:
-                    python.destroy(sid)
-                n += 1
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
-    worker = threading.Thread(target=python_side)
-    worker.start()
-    try:
-        stats = node.call("hammer", sids=sids, ms=2000, inFlight=4)
-    finally:
-        stop.set()
-        worker.join()
-    assert errors == []
+    stats, _ = hammer_with_node(node, python, sids, ("set", "get", "destroy"), ms=2000, in_flight=4)
     assert stats["corrupt"] == []
     for sid in sids:
         session = python.get(sid)

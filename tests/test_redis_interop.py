@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -16,9 +14,10 @@ from hypothesis import strategies as st
 from redis.cluster import RedisCluster
 
 from token_session import TokenSession
-from token_session.compat import Cookie, dumps, js_iso, loads
+from token_session.compat import Cookie, dumps, loads
 from token_session.stores import RedisStore
 
+from .hammer import hammer_with_node
 from .node import NodeStore, NodeStoreDriver
 from .redis_servers import redis_cluster
 from .strategies import express_sessions, plain_sessions
@@ -206,38 +205,9 @@ def test_node_and_python_hammering_the_same_ids(
     sids = [f"h{i}" for i in range(8)]
     node = node_stores.open("connect-redis-9", url=redis_url, prefix=prefix)
     store = RedisStore(redis.Redis.from_url(redis_url), prefix=prefix)
-    stop = threading.Event()
-    counts = {"set": 0, "get": 0}
-
-    def python_side() -> None:
-        n = 0
-        while not stop.is_set():
-            sid = sids[n % len(sids)]
-            expires = js_iso(datetime.now(timezone.utc) + timedelta(minutes=1))
-            session = {
-                "writer": "python",
-                "n": n,
-                "cookie": {"originalMaxAge": 60000, "expires": expires},
-            }
-            if n % 4 == 0:
-                store.set(sid, session)
-                counts["set"] += 1
-            elif n % 4 == 1:
-                store.touch(sid, session)
-            elif n % 4 == 2:
-                store.get(sid)  # raises if a value were ever corrupt
-                counts["get"] += 1
-            else:
-                store.destroy(sid)
-            n += 1
-
-    worker = threading.Thread(target=python_side)
-    worker.start()
-    try:
-        stats = node.call("hammer", sids=sids, ms=3000, inFlight=8)
-    finally:
-        stop.set()
-        worker.join()
+    stats, counts = hammer_with_node(
+        node, store, sids, ("set", "touch", "get", "destroy"), ms=3000, in_flight=8
+    )
     assert stats["corrupt"] == []
     assert stats["set"] > 100 and counts["set"] > 100 and counts["get"] > 100
     for sid in sids:  # every value left is whole, from one writer or the other

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from ..compat.cookie import (
     COOKIE_JSON_KEYS,
@@ -368,15 +368,11 @@ def _client_options(options: dict[str, Any], timeout: float) -> dict[str, Any]:
     return options
 
 
-class MongoStore:
-    """connect-mongo over pymongo: ``MongoStore(client, db_name=None, collection_name=...)``.
+_Shell = TypeVar("_Shell", bound="_MongoShell")
 
-    ``client`` is a ``MongoClient`` (or use :meth:`from_url`). Options keep connect-mongo's
-    names in snake_case: ``db_name``, ``collection_name``, ``ttl`` (seconds), ``auto_remove``
-    (``native`` / ``interval`` / ``disabled``), ``auto_remove_interval`` (minutes),
-    ``touch_after`` (seconds), ``stringify``, ``serialize`` / ``unserialize``,
-    ``timestamps``, ``transform_id``, ``write_operation_options``.
-    """
+
+class _MongoShell:
+    """What the blocking and the asyncio store hold alike: the codec and the collection."""
 
     def __init__(
         self, client: Any, *, db_name: str | None = None, owns_client: bool = False, **options: Any
@@ -392,6 +388,29 @@ class MongoStore:
         self._owns_client = owns_client
         self._errors = _Errors()
         self._ready = False
+
+    @classmethod
+    def _from_url(
+        cls: type[_Shell], client_class: Any, url: str, timeout: float, options: dict[str, Any]
+    ) -> _Shell:
+        store_options, client_options = _split_options(options)
+        db_name = client_options.pop("db_name", None)
+        client = client_class(url, **_client_options(client_options, timeout))
+        return cls(client, db_name=db_name, owns_client=True, **store_options)
+
+
+class MongoStore(_MongoShell):
+    """connect-mongo over pymongo: ``MongoStore(client, db_name=None, collection_name=...)``.
+
+    ``client`` is a ``MongoClient`` (or use :meth:`from_url`). Options keep connect-mongo's
+    names in snake_case: ``db_name``, ``collection_name``, ``ttl`` (seconds), ``auto_remove``
+    (``native`` / ``interval`` / ``disabled``), ``auto_remove_interval`` (minutes),
+    ``touch_after`` (seconds), ``stringify``, ``serialize`` / ``unserialize``,
+    ``timestamps``, ``transform_id``, ``write_operation_options``.
+    """
+
+    def __init__(self, client: Any, **options: Any) -> None:
+        super().__init__(client, **options)
         self._stop = threading.Event()
         self._remover: threading.Thread | None = None
 
@@ -400,10 +419,7 @@ class MongoStore:
         """A ``mongodb://`` URL; its database is used unless ``db_name`` says otherwise."""
         from pymongo import MongoClient
 
-        store_options, client_options = _split_options(options)
-        db_name = client_options.pop("db_name", None)
-        client: Any = MongoClient(url, **_client_options(client_options, timeout))
-        return cls(client, db_name=db_name, owns_client=True, **store_options)
+        return cls._from_url(MongoClient, url, timeout, options)
 
     def _run(self, op: Op) -> Any:
         self._prepare()
@@ -479,33 +495,19 @@ class MongoStore:
         self.close()
 
 
-class AsyncMongoStore:
+class AsyncMongoStore(_MongoShell):
     """:class:`MongoStore` over pymongo's ``AsyncMongoClient``."""
 
-    def __init__(
-        self, client: Any, *, db_name: str | None = None, owns_client: bool = False, **options: Any
-    ) -> None:
-        codec_options, unknown = _split_options(options)
-        if unknown:
-            raise InvalidArgumentError(
-                f"unknown MongoStore option(s): {', '.join(sorted(unknown))}"
-            )
-        self.codec = MongoCodec(**codec_options)
-        self.client = client
-        self.collection = _collection(client, db_name, self.codec)
-        self._owns_client = owns_client
-        self._errors = _Errors()
-        self._ready = False
+    def __init__(self, client: Any, **options: Any) -> None:
+        super().__init__(client, **options)
         self._remover: asyncio.Task[None] | None = None
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float = 5.0, **options: Any) -> AsyncMongoStore:
+        """See :meth:`MongoStore.from_url`."""
         from pymongo import AsyncMongoClient
 
-        store_options, client_options = _split_options(options)
-        db_name = client_options.pop("db_name", None)
-        client: Any = AsyncMongoClient(url, **_client_options(client_options, timeout))
-        return cls(client, db_name=db_name, owns_client=True, **store_options)
+        return cls._from_url(AsyncMongoClient, url, timeout, options)
 
     async def _run(self, op: Op) -> Any:
         await self._prepare()
