@@ -461,7 +461,42 @@ class RedisStore:
         self.close()
 
 
-class _AutoPipeline:
+Pending = list[tuple[Command, "asyncio.Future[Any]"]]
+
+
+class _Batches:
+    """What both asyncio senders share: the commands waiting to go, and how each awaiting
+    caller gets its answer, or its error as ours (the store's methods await the future
+    directly, one coroutine less per command)."""
+
+    def __init__(self, errors: _Errors) -> None:
+        self.errors = errors
+        self.pending: Pending = []
+
+    def _enqueue(self, command: Command) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.pending.append((command, future))
+        return future
+
+    def _answer(self, command: Command, future: asyncio.Future[Any], result: Any) -> None:
+        if future.done():  # its caller was cancelled
+            return
+        if isinstance(result, Exception):
+            error = self.errors.wrap(result, command[0])
+            error.__cause__ = result
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def _fail(self, batch: Pending, exc: BaseException) -> None:
+        for command, future in batch:
+            if isinstance(exc, Exception):
+                self._answer(command, future, exc)
+            elif not future.done():
+                future.set_exception(exc)
+
+
+class _AutoPipeline(_Batches):
     """Sends the commands issued while the event loop was busy as one pipeline.
 
     node-redis writes every command in flight on its connection without waiting for the
@@ -469,18 +504,15 @@ class _AutoPipeline:
     routes each command to its node). Each command still gets its own answer or error.
     """
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, errors: _Errors) -> None:
+        super().__init__(errors)
         self.client = client
-        self.pending: list[tuple[Command, asyncio.Future[Any]]] = []
         self.tasks: set[asyncio.Task[None]] = set()
 
     def __call__(self, command: Command) -> asyncio.Future[Any]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
         if not self.pending:
-            loop.call_soon(self._flush)
-        self.pending.append((command, future))
-        return future
+            asyncio.get_running_loop().call_soon(self._flush)
+        return self._enqueue(command)
 
     def _flush(self) -> None:
         batch, self.pending = self.pending, []
@@ -488,7 +520,7 @@ class _AutoPipeline:
         self.tasks.add(task)  # keep a reference until it is done
         task.add_done_callback(self.tasks.discard)
 
-    async def _send(self, batch: list[tuple[Command, asyncio.Future[Any]]]) -> None:
+    async def _send(self, batch: Pending) -> None:
         try:
             if len(batch) == 1:
                 results = [await self.client.execute_command(*batch[0][0])]
@@ -498,22 +530,15 @@ class _AutoPipeline:
                     pipe.execute_command(*command)
                 results = await pipe.execute(raise_on_error=False)
         except BaseException as exc:  # the whole batch failed (connection lost, cancelled)
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            self._fail(batch, exc)
             if not isinstance(exc, Exception):
                 raise
             return
-        for (_, future), result in zip(batch, results, strict=True):
-            if future.done():  # its caller was cancelled
-                continue
-            if isinstance(result, Exception):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
+        for (command, future), result in zip(batch, results, strict=True):
+            self._answer(command, future, result)
 
 
-class _ConnectionPipeline:
+class _ConnectionPipeline(_Batches):
     """The commands awaited at the same time, written together on one connection of the
     client's pool and answered in order, as node-redis does on its socket.
 
@@ -522,10 +547,10 @@ class _ConnectionPipeline:
     that, or on a timeout, its remaining commands fail and the connection is dropped.
     """
 
-    def __init__(self, pool: Any, timeout: float | None) -> None:
+    def __init__(self, pool: Any, timeout: float | None, errors: _Errors) -> None:
+        super().__init__(errors)
         self.pool = pool
         self.timeout = timeout
-        self.pending: list[tuple[Command, asyncio.Future[Any]]] = []
         self.draining: asyncio.Task[None] | None = None
         from redis.exceptions import ConnectionError, ResponseError
 
@@ -533,11 +558,9 @@ class _ConnectionPipeline:
         self.reply_error = ResponseError
 
     def __call__(self, command: Command) -> asyncio.Future[Any]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self.pending.append((command, future))
+        future = self._enqueue(command)
         if self.draining is None:
-            self.draining = loop.create_task(self._drain())
+            self.draining = asyncio.get_running_loop().create_task(self._drain())
         return future
 
     async def _drain(self) -> None:
@@ -545,9 +568,11 @@ class _ConnectionPipeline:
             connection = await self.pool.get_connection()
         except BaseException as exc:
             self.draining = None
-            self._fail(self.pending, exc)
-            self.pending = []
-            raise
+            batch, self.pending = self.pending, []
+            self._fail(batch, exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
         try:
             while self.pending:
                 batch, self.pending = self.pending, []
@@ -557,9 +582,7 @@ class _ConnectionPipeline:
             self.draining = None
             await self.pool.release(connection)
 
-    async def _send(
-        self, connection: Any, batch: list[tuple[Command, asyncio.Future[Any]]]
-    ) -> None:
+    async def _send(self, connection: Any, batch: Pending) -> None:
         answered = 0
         try:
             for attempt in (1, 2):
@@ -569,18 +592,13 @@ class _ConnectionPipeline:
                         _resp((c for c, _ in batch), encoder.encoding, encoder.encoding_errors)
                     )
                     async with _timeout(self.timeout):
-                        for _, future in batch:
+                        for command, future in batch:
                             try:
                                 result = await connection.read_response(timeout=math.inf)
                             except self.reply_error as exc:
                                 result = exc
                             answered += 1
-                            if future.done():  # its caller was cancelled
-                                continue
-                            if isinstance(result, Exception):
-                                future.set_exception(result)
-                            else:
-                                future.set_result(result)
+                            self._answer(command, future, result)
                     return
                 except self.broken:
                     if answered or attempt == 2:
@@ -592,12 +610,6 @@ class _ConnectionPipeline:
             self._fail(batch[answered:], exc)
             if not isinstance(exc, Exception):
                 raise
-
-    @staticmethod
-    def _fail(batch: list[tuple[Command, asyncio.Future[Any]]], exc: BaseException) -> None:
-        for _, future in batch:
-            if not future.done():
-                future.set_exception(exc)
 
 
 class AsyncRedisStore:
@@ -616,14 +628,15 @@ class AsyncRedisStore:
         self._owns_client = owns_client
         self._errors = _Errors()
         pool = _plain_pool(client)
-        self._send: Callable[[Command], Awaitable[Any]]
+        # each sends one command and gives its answer, errors already ours
+        self._run: Callable[[Command], Awaitable[Any]]
         if not auto_pipeline:
-            self._send = lambda c: client.execute_command(*c)
+            self._run = self._execute
         elif pool is not None:
             timeout = getattr(pool, "connection_kwargs", {}).get("socket_timeout")
-            self._send = _ConnectionPipeline(pool, timeout)
+            self._run = _ConnectionPipeline(pool, timeout, self._errors)
         else:
-            self._send = _AutoPipeline(client)
+            self._run = _AutoPipeline(client, self._errors)
 
     @classmethod
     def from_url(cls, url: str, *, socket_timeout: float = 5.0, **options: Any) -> AsyncRedisStore:
@@ -637,9 +650,9 @@ class AsyncRedisStore:
         )
         return cls(client, owns_client=True, **store_options)
 
-    async def _run(self, command: Command) -> Any:
+    async def _execute(self, command: Command) -> Any:
         try:
-            return await self._send(command)
+            return await self.client.execute_command(*command)
         except Exception as exc:
             raise self._errors.wrap(exc, command[0]) from exc
 
