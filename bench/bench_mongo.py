@@ -23,6 +23,7 @@ from typing import Any
 import pymongo
 from harness import (
     SIDS,
+    Table,
     async_store_ops,
     compare,
     concurrent,
@@ -74,7 +75,7 @@ def raw_ops(collection: Any) -> dict[str, Any]:
     return {"get": get, "set": set_, "touch": touch, "get+touch": lambda i: (get(i), touch(i))}
 
 
-async def run(url: str, n: int, rounds: int) -> dict[str, dict[str, float]]:
+async def run(url: str, n: int, rounds: int) -> tuple[Table, Table]:
     client: pymongo.MongoClient[Any] = pymongo.MongoClient(url, tz_aware=True)
     store = MongoStore(client, db_name=DB, collection_name="ours")
     async_store = AsyncMongoStore.from_url(url, db_name=DB, collection_name="ours_async")

@@ -26,6 +26,7 @@ import pymysql
 from harness import (
     IN_FLIGHT,
     SIDS,
+    Table,
     async_store_ops,
     compare,
     concurrent,
@@ -119,7 +120,7 @@ def async_raw_ops(pool: Any, sql: RawStatements) -> dict[str, Any]:
     }
 
 
-async def run(args: dict[str, Any], n: int, rounds: int) -> dict[str, dict[str, float]]:
+async def run(args: dict[str, Any], n: int, rounds: int) -> tuple[Table, Table]:
     tables = [f"bench_{side}_{secrets.token_hex(4)}" for side in ("py", "raw", "apy", "node")]
     store = MySQLStore(**args, schema={"table_name": tables[0]}, clear_expired=False)
     async_store = AsyncMySQLStore(

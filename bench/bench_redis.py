@@ -21,6 +21,7 @@ import redis.asyncio
 from harness import (
     IN_FLIGHT,
     SIDS,
+    Table,
     async_store_ops,
     compare,
     concurrent,
@@ -82,7 +83,7 @@ def raw_ops(client: Any) -> dict[str, Any]:
     }
 
 
-async def run(url: str, parser: str, n: int, rounds: int) -> dict[str, dict[str, float]]:
+async def run(url: str, parser: str, n: int, rounds: int) -> tuple[Table, Table]:
     client = redis.Redis.from_url(url, **parser_options(parser, False))
     async_client = redis.asyncio.Redis.from_url(
         url, max_connections=IN_FLIGHT, **parser_options(parser, True)

@@ -2,16 +2,19 @@
 
 Every measurement is one side (our store, the raw driver, Node's store) running one
 operation ``n`` times; :func:`compare` runs the sides in turn, round after round, so that the
-machine's drift hits them alike, and keeps the median of each.
+machine's drift hits them alike, and keeps the median of each. Besides operations per second,
+each side reports its own process's CPU time per operation: on a busy machine that is the
+steadier figure, and with 64 in flight on an idle one it is what bounds the rate.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import statistics
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -23,8 +26,8 @@ OPS = ("get", "set", "touch", "get+touch")
 SIDS = [f"bench-{i}" for i in range(1000)]
 IN_FLIGHT = 64
 
-# One side's measurement of one operation: {column: ops per second}.
-Side = Callable[[str], Awaitable[dict[str, float]]]
+# One side's measurement of one operation: {column: (ops per second, CPU us per op)}.
+Side = Callable[[str], Awaitable[dict[str, tuple[float, float]]]]
 Op = Callable[[int], Any]
 AsyncOp = Callable[[int], Awaitable[Any]]
 
@@ -73,15 +76,24 @@ def async_store_ops(store: Any) -> dict[str, AsyncOp]:
     }
 
 
+@contextlib.contextmanager
+def _timer(n: int) -> Iterator[list[tuple[float, float]]]:
+    """Yields a list that holds, once the block is done, (ops/s, CPU us per op) for ``n``."""
+    result: list[tuple[float, float]] = []
+    start, cpu = time.perf_counter(), time.process_time()
+    yield result
+    result.append((n / (time.perf_counter() - start), (time.process_time() - cpu) / n * 1e6))
+
+
 def sequential(column: str, n: int, ops: Mapping[str, Op]) -> Side:
     """A side that runs each operation ``n`` times, one after the other."""
 
-    async def measure(op: str) -> dict[str, float]:
+    async def measure(op: str) -> dict[str, tuple[float, float]]:
         run = ops[op]
-        start = time.perf_counter()
-        for i in range(n):
-            run(i % len(SIDS))
-        return {column: n / (time.perf_counter() - start)}
+        with _timer(n) as result:
+            for i in range(n):
+                run(i % len(SIDS))
+        return {column: result[0]}
 
     return measure
 
@@ -89,7 +101,7 @@ def sequential(column: str, n: int, ops: Mapping[str, Op]) -> Side:
 def concurrent(column: str, n: int, ops: Mapping[str, AsyncOp], in_flight: int = IN_FLIGHT) -> Side:
     """A side that runs each operation ``n`` times with ``in_flight`` awaited at once."""
 
-    async def measure(op: str) -> dict[str, float]:
+    async def measure(op: str) -> dict[str, tuple[float, float]]:
         run = ops[op]
         counter = iter(range(n))
 
@@ -97,9 +109,9 @@ def concurrent(column: str, n: int, ops: Mapping[str, AsyncOp], in_flight: int =
             for i in counter:
                 await run(i % len(SIDS))
 
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(in_flight)))
-        return {column: n / (time.perf_counter() - start)}
+        with _timer(n) as result:
+            await asyncio.gather(*(worker() for _ in range(in_flight)))
+        return {column: result[0]}
 
     return measure
 
@@ -108,7 +120,7 @@ def node(column: str, store: str, options: Mapping[str, Any], n: int) -> Side:
     """Node's store through fixtures/node/bench-store.js: sequential and ``IN_FLIGHT`` at once,
     columns ``column`` and ``column@64``."""
 
-    async def measure(op: str) -> dict[str, float]:
+    async def measure(op: str) -> dict[str, tuple[float, float]]:
         config = {
             "store": store,
             "options": options,
@@ -128,41 +140,57 @@ def node(column: str, store: str, options: Mapping[str, Any], n: int) -> Side:
         if process.returncode:
             raise RuntimeError(f"bench-store.js {store} failed (status {process.returncode})")
         rates = json.loads(out)
-        return {column: rates[f"{op}@1"], f"{column}@{IN_FLIGHT}": rates[f"{op}@{IN_FLIGHT}"]}
+        return {
+            name: (rates[f"{op}@{in_flight}"], rates[f"{op}@{in_flight} cpu"])
+            for name, in_flight in ((column, 1), (f"{column}@{IN_FLIGHT}", IN_FLIGHT))
+        }
 
     return measure
 
 
-async def compare(sides: Sequence[Side], rounds: int) -> dict[str, dict[str, float]]:
-    """{column: {op: median ops/s}}, each operation measured ``rounds`` times on every side
-    in turn (a first, untimed round warms every side up)."""
-    table: dict[str, dict[str, float]] = {}
+Table = dict[str, dict[str, float]]
+
+
+async def compare(sides: Sequence[Side], rounds: int) -> tuple[Table, Table]:
+    """({column: {op: median ops/s}}, {column: {op: median CPU us per op}}), each operation
+    measured ``rounds`` times on every side in turn (a first, untimed round warms every
+    side up)."""
+    rates: Table = {}
+    cpu: Table = {}
     for op in OPS:
-        samples: dict[str, list[float]] = {}
+        samples: dict[str, list[tuple[float, float]]] = {}
         for round_ in range(rounds + 1):
             for side in sides:
-                for column, rate in (await side(op)).items():
+                for column, sample in (await side(op)).items():
                     if round_:
-                        samples.setdefault(column, []).append(rate)
-        for column, rates in samples.items():
-            table.setdefault(column, {})[op] = statistics.median(rates)
-    return table
+                        samples.setdefault(column, []).append(sample)
+        for column, values in samples.items():
+            rates.setdefault(column, {})[op] = statistics.median(rate for rate, _ in values)
+            cpu.setdefault(column, {})[op] = statistics.median(used for _, used in values)
+    return rates, cpu
 
 
-def report(title: str, table: Mapping[str, Mapping[str, float]], ratios: Sequence[str]) -> None:
-    """Print ops/s per column, then each ratio ``"a/b"`` of two columns (with its goal, if
-    written ``"a/b >= goal"``)."""
-    width = max(len(column) for column in table) + 2
+def report(title: str, tables: tuple[Table, Table], ratios: Sequence[str]) -> None:
+    """Print ops/s and CPU us per op by column, then each ratio ``"a/b"`` of two columns
+    (with its goal, if written ``"a/b >= goal"``): of their rates, and the inverse ratio of
+    their CPU per operation (above 1: ``a`` costs less CPU than ``b``)."""
+    rates, cpu = tables
     print(title)
-    print(f"{'ops/s':<{width}}" + "".join(f"{op:>11}" for op in OPS))
-    for column, rates in table.items():
-        print(f"{column:<{width}}" + "".join(f"{rates[op]:>11,.0f}" for op in OPS))
-    print()
-    width = max(len(ratio) for ratio in ratios) + 2
+    _print_table("ops/s", rates, "{:>11,.0f}")
+    _print_table("CPU us/op", cpu, "{:>11.1f}")
+    width = max(len(ratio) for ratio in ratios) + 12
     print(f"{'ratio':<{width}}" + "".join(f"{op:>11}" for op in OPS))
     for ratio in ratios:
         over, under = ratio.split(" ")[0].split("/")
-        print(
-            f"{ratio:<{width}}"
-            + "".join(f"{table[over][op] / table[under][op]:>11.2f}" for op in OPS)
-        )
+        for label, table, flip in (("ops/s", rates, False), ("by CPU", cpu, True)):
+            values = [table[over][op] / table[under][op] for op in OPS]
+            cells = "".join(f"{1 / v if flip else v:>11.2f}" for v in values)
+            print(f"{ratio + ', ' + label:<{width}}" + cells)
+
+
+def _print_table(unit: str, table: Table, cell: str) -> None:
+    width = max(len(column) for column in table) + 2
+    print(f"{unit:<{width}}" + "".join(f"{op:>11}" for op in OPS))
+    for column, values in table.items():
+        print(f"{column:<{width}}" + "".join(cell.format(values[op]) for op in OPS))
+    print()

@@ -8,6 +8,7 @@ must write the same keys, in the same order, with the same values.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
@@ -16,7 +17,7 @@ from typing import Any
 
 from .jsjson import js_truthy
 
-__all__ = ["Cookie", "expires_ms", "now_ms", "parse_js_date"]
+__all__ = ["Cookie", "expires_ms", "js_date_ms", "now_ms", "parse_js_date"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -61,22 +62,81 @@ def to_ms(value: datetime) -> int:
     return (value - _EPOCH) // timedelta(milliseconds=1)
 
 
-def parse_js_date(text: str) -> datetime | None:
-    """``new Date(text)`` as an aware datetime, or None where JS gets an Invalid Date.
+# ECMAScript's date-time string format, with what V8 also takes there: "t" or " " for "T",
+# "z" for "Z", "+HHMM" for "+HH:MM", more than three fraction digits (cut to milliseconds).
+_ISO_DATE = re.compile(
+    r"([+-][0-9]{6}|[0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?"
+    r"(?:[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?)?"
+    r"([Zz]|[+-][0-9]{2}:?[0-9]{2})?"
+)
+_MS_PER_DAY = 86_400_000
+_MAX_TIME_MS = 8.64e15  # the ECMAScript time value range
 
-    Reads what V8 reads in practice: ISO 8601 (``Date#toJSON``, date-only forms; no offset
-    means UTC here) and the RFC 1123 form ``Date#toUTCString`` writes.
+
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days from 1970-01-01 to a proleptic Gregorian date; a day past the month's end runs
+    on into the next month, as ECMAScript's MakeDay does."""
+    year -= month <= 2
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146_097 + day_of_era - 719_468
+
+
+def _iso_date_ms(match: re.Match[str]) -> float:
+    year_text, month, day, hour, minute, second, fraction, offset = match.groups()
+    if year_text == "-000000":
+        return math.nan
+    year = int(year_text)
+    month_n, day_n = int(month or 1), int(day or 1)
+    hour_n, minute_n, second_n = int(hour or 0), int(minute or 0), int(second or 0)
+    ms = int((fraction or "0")[:3].ljust(3, "0"))
+    if not (1 <= month_n <= 12 and 1 <= day_n <= 31 and minute_n < 60 and second_n < 60):
+        return math.nan
+    if hour_n > 24 or (hour_n == 24 and (minute_n or second_n or ms)):
+        return math.nan
+    time_ms = ((hour_n * 60 + minute_n) * 60 + second_n) * 1000 + ms
+    value = _days_from_civil(year, month_n, day_n) * _MS_PER_DAY + time_ms
+    if offset and offset not in "Zz":
+        offset_hours, offset_minutes = int(offset[1:3]), int(offset[-2:])
+        if offset_hours > 23 or offset_minutes > 59:
+            return math.nan
+        sign = 1 if offset[0] == "+" else -1
+        value -= sign * (offset_hours * 60 + offset_minutes) * 60_000
+    return float(value) if abs(value) <= _MAX_TIME_MS else math.nan
+
+
+def js_date_ms(text: str) -> float:
+    """``Number(new Date(text))``: epoch milliseconds, NaN where JS gets an Invalid Date.
+
+    Reads what V8 reads in practice for dates that were written by a program: ECMAScript's
+    date-time format (``Date#toJSON``; a day past the month's end runs on, 24:00 is the next
+    day's start; no offset means UTC here, where JS takes a date-time's as local time) and
+    the RFC 1123 form ``Date#toUTCString`` writes. V8's other, legacy forms read as NaN.
     """
+    match = _ISO_DATE.fullmatch(text)
+    if match is not None:
+        return _iso_date_ms(match)
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            parsed = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
+        parsed = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return math.nan
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed
+    return float(to_ms(parsed))
+
+
+def parse_js_date(text: str) -> datetime | None:
+    """``new Date(text)`` as an aware datetime (see :func:`js_date_ms`), or None where JS gets
+    an Invalid Date or the instant is beyond what ``datetime`` holds."""
+    ms = js_date_ms(text)
+    if math.isnan(ms):
+        return None
+    try:
+        return from_ms(int(ms))
+    except OverflowError:
+        return None
 
 
 def expires_ms(session: Mapping[str, Any]) -> float | None:
@@ -96,8 +156,7 @@ def expires_ms(session: Mapping[str, Any]) -> float | None:
     if isinstance(expires, datetime):
         return to_ms(expires)
     if isinstance(expires, str):
-        parsed = parse_js_date(expires)
-        return math.nan if parsed is None else to_ms(parsed)
+        return js_date_ms(expires)
     if isinstance(expires, (bool, int, float)):
         return float(expires) if math.isfinite(expires) else math.nan
     return math.nan
