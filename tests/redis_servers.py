@@ -78,9 +78,10 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def lone_redis() -> Iterator[RedisServer]:
+def lone_redis(*extra: str) -> Iterator[RedisServer]:
+    """A redis-server of the test's own; ``extra`` are more command-line options."""
     with tempfile.TemporaryDirectory(prefix="ts-redis-") as directory:
-        server = RedisServer(free_port(), Path(directory))
+        server = RedisServer(free_port(), Path(directory), *extra)
         server.start()
         try:
             yield server

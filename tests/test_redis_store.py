@@ -29,7 +29,7 @@ from token_session import (
 )
 from token_session.compat import js_iso
 from token_session.stores import AsyncRedisStore, RedisStore, async_from_url, from_url
-from token_session.stores.redis import _resp
+from token_session.stores._resp import resp as _resp
 
 from .redis_servers import lone_redis, redis_cluster
 

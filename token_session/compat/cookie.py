@@ -69,6 +69,9 @@ _ISO_DATE = re.compile(
     r"(?:[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?)?"
     r"([Zz]|[+-][0-9]{2}:?[0-9]{2})?"
 )
+_TO_JSON_FORM = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+_ONE_MS = timedelta(milliseconds=1)
 _MS_PER_DAY = 86_400_000
 _MAX_TIME_MS = 8.64e15  # the ECMAScript time value range
 
@@ -115,6 +118,11 @@ def js_date_ms(text: str) -> float:
     day's start; no offset means UTC here, where JS takes a date-time's as local time) and
     the RFC 1123 form ``Date#toUTCString`` writes. V8's other, legacy forms read as NaN.
     """
+    if _TO_JSON_FORM.fullmatch(text):  # Date#toJSON's form, the usual case, read faster
+        try:
+            return float((datetime.fromisoformat(text[:23]) - _NAIVE_EPOCH) // _ONE_MS)
+        except ValueError:  # a day past the month's end, 24:00: read below
+            pass
     match = _ISO_DATE.fullmatch(text)
     if match is not None:
         return _iso_date_ms(match)
@@ -148,7 +156,7 @@ def expires_ms(session: Mapping[str, Any]) -> float | None:
     and deletes the session.
     """
     cookie = session.get("cookie")
-    if not isinstance(cookie, Mapping):
+    if type(cookie) is not dict and not isinstance(cookie, Mapping):
         return None
     expires = cookie.get("expires")
     if not js_truthy(expires):

@@ -28,6 +28,7 @@ from ..errors import (
     SessionDecodeError,
     TokenSessionError,
 )
+from ._resp import LeanConnection, lean_settings, resp
 from .base import Session, check_sid, encode_session
 
 if sys.version_info >= (3, 11):
@@ -247,18 +248,6 @@ class _Errors:
         return TokenSessionError(f"Redis {command} failed: {exc}")
 
 
-def _resp(commands: Iterable[Command], encoding: str = "utf-8", errors: str = "strict") -> bytes:
-    """The store's commands (``str`` and ``int`` arguments) as RESP arrays of bulk strings,
-    the bytes redis-py's packer writes for them, at a fraction of its cost."""
-    parts: list[bytes] = []
-    for command in commands:
-        parts.append(b"*%d\r\n" % len(command))
-        for arg in command:
-            data = arg.encode(encoding, errors) if isinstance(arg, str) else b"%d" % arg
-            parts.append(b"$%d\r\n%b\r\n" % (len(data), data))
-    return b"".join(parts)
-
-
 def _plain_pool(client: Any) -> Any:
     """The connection pool of a client that sends each command on a connection from one pool
     (``Redis``, a Sentinel master, their asyncio twins); None for a cluster, a
@@ -311,7 +300,7 @@ class _HeldConnection:
         try:
             encoder = connection.encoder
             connection.send_packed_command(
-                [_resp((command,), encoder.encoding, encoder.encoding_errors)]
+                [resp((command,), encoder.encoding, encoder.encoding_errors)]
             )
             return connection.read_response()
         except self.reply_error:
@@ -464,21 +453,14 @@ class RedisStore:
 Pending = list[tuple[Command, "asyncio.Future[Any]"]]
 
 
-class _Batches:
-    """What both asyncio senders share: the commands waiting to go, and how each awaiting
-    caller gets its answer, or its error as ours (the store's methods await the future
-    directly, one coroutine less per command)."""
+class _Replies:
+    """How each awaiting caller gets its answer, or its error as ours: the store's methods
+    await the future directly, one coroutine less per command."""
 
     def __init__(self, errors: _Errors) -> None:
         self.errors = errors
-        self.pending: Pending = []
 
-    def _enqueue(self, command: Command) -> asyncio.Future[Any]:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.pending.append((command, future))
-        return future
-
-    def _answer(self, command: Command, future: asyncio.Future[Any], result: Any) -> None:
+    def answer(self, command: Command, future: asyncio.Future[Any], result: Any) -> None:
         if future.done():  # its caller was cancelled
             return
         if isinstance(result, Exception):
@@ -488,12 +470,28 @@ class _Batches:
         else:
             future.set_result(result)
 
+    def fail(self, command: Command, future: asyncio.Future[Any], exc: BaseException) -> None:
+        if isinstance(exc, Exception):
+            self.answer(command, future, exc)
+        elif not future.done():
+            future.set_exception(exc)
+
+
+class _Batches(_Replies):
+    """What the two redis-py based senders share: the commands waiting to go."""
+
+    def __init__(self, errors: _Errors) -> None:
+        super().__init__(errors)
+        self.pending: Pending = []
+
+    def _enqueue(self, command: Command) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.pending.append((command, future))
+        return future
+
     def _fail(self, batch: Pending, exc: BaseException) -> None:
         for command, future in batch:
-            if isinstance(exc, Exception):
-                self._answer(command, future, exc)
-            elif not future.done():
-                future.set_exception(exc)
+            self.fail(command, future, exc)
 
 
 class _AutoPipeline(_Batches):
@@ -535,7 +533,7 @@ class _AutoPipeline(_Batches):
                 raise
             return
         for (command, future), result in zip(batch, results, strict=True):
-            self._answer(command, future, result)
+            self.answer(command, future, result)
 
 
 class _ConnectionPipeline(_Batches):
@@ -589,7 +587,7 @@ class _ConnectionPipeline(_Batches):
                 try:
                     encoder = connection.encoder
                     await connection.send_packed_command(
-                        _resp((c for c, _ in batch), encoder.encoding, encoder.encoding_errors)
+                        resp((c for c, _ in batch), encoder.encoding, encoder.encoding_errors)
                     )
                     async with _timeout(self.timeout):
                         for command, future in batch:
@@ -598,7 +596,7 @@ class _ConnectionPipeline(_Batches):
                             except self.reply_error as exc:
                                 result = exc
                             answered += 1
-                            self._answer(command, future, result)
+                            self.answer(command, future, result)
                     return
                 except self.broken:
                     if answered or attempt == 2:
@@ -628,10 +626,16 @@ class AsyncRedisStore:
         self._owns_client = owns_client
         self._errors = _Errors()
         pool = _plain_pool(client)
+        settings = lean_settings(pool) if pool is not None and auto_pipeline else None
+        self._lean: LeanConnection | None = None
         # each sends one command and gives its answer, errors already ours
         self._run: Callable[[Command], Awaitable[Any]]
         if not auto_pipeline:
             self._run = self._execute
+        elif settings is not None:
+            replies = _Replies(self._errors)
+            self._lean = LeanConnection(settings, replies.answer, replies.fail)
+            self._run = self._lean
         elif pool is not None:
             timeout = getattr(pool, "connection_kwargs", {}).get("socket_timeout")
             self._run = _ConnectionPipeline(pool, timeout, self._errors)
@@ -706,6 +710,9 @@ class AsyncRedisStore:
             raise self._errors.wrap(exc, name) from exc
 
     async def close(self) -> None:
+        """Close the store's own connection; close the client if this store made it."""
+        if self._lean is not None:
+            self._lean.close()
         if self._owns_client:
             await self.client.aclose()
 

@@ -1,0 +1,180 @@
+"""AsyncRedisStore's own connection (token_session/stores/_resp.py): when it is used, how it
+connects (password, ACL user, database, Unix socket), and what it does when Redis stops
+answering, goes away, or sends an error."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import ssl
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import hiredis
+import pytest
+import redis
+import redis.asyncio
+from hypothesis import given
+from hypothesis import strategies as st
+from redis._parsers import _AsyncRESP2Parser
+from redis.asyncio.cluster import RedisCluster
+
+from token_session import BackendUnavailableError, TokenSessionError
+from token_session.stores import AsyncRedisStore
+from token_session.stores._resp import PythonReader, ReplyError, lean_settings
+
+from .redis_servers import lone_redis
+
+
+@pytest.fixture
+async def store(redis_url: str) -> AsyncIterator[AsyncRedisStore]:
+    store = AsyncRedisStore.from_url(redis_url, prefix=f"lean-{uuid.uuid4().hex[:8]}:")
+    assert store._lean is not None
+    yield store
+    await store.clear()
+    await store.close()
+
+
+def test_used_for_plain_connections_only() -> None:
+    plain = redis.asyncio.Redis(host="127.0.0.1", db=2, password="pw", socket_timeout=1)
+    settings = lean_settings(plain.connection_pool)
+    assert settings is not None
+    assert (settings.db, settings.password, settings.timeout) == (2, "pw", 1)
+    unix = lean_settings(redis.asyncio.Redis.from_url("unix:///tmp/r.sock?db=1").connection_pool)
+    assert unix is not None and unix.path == "/tmp/r.sock" and unix.db == 1
+    tls = redis.asyncio.Redis(ssl=True, ssl_cert_reqs=ssl.CERT_NONE)
+    assert lean_settings(tls.connection_pool) is None
+    resp3 = redis.asyncio.Redis(protocol=3)
+    assert lean_settings(resp3.connection_pool) is None
+    python_parser = redis.asyncio.Redis.from_url("redis://h", parser_class=_AsyncRESP2Parser)
+    settings = lean_settings(python_parser.connection_pool)
+    assert settings is not None and settings.hiredis is False
+    cluster_store = AsyncRedisStore(RedisCluster(host="127.0.0.1", port=1))
+    assert cluster_store._lean is None
+
+
+async def test_password_database_and_client_name() -> None:
+    with lone_redis("--requirepass", "s3cret") as server:
+        url = f"redis://:s3cret@127.0.0.1:{server.port}/3?client_name=web-1"
+        async with AsyncRedisStore.from_url(url) as store:
+            assert store._lean is not None
+            await store.set("a", {"n": 1})
+            assert await store.get("a") == {"n": 1}
+            check = redis.Redis(port=server.port, password="s3cret", db=3)
+            assert check.get("sess:a") == b'{"n":1}'
+            names = [client["name"] for client in check.client_list()]
+            assert "web-1" in names
+            check.close()
+        async with AsyncRedisStore.from_url(f"redis://:wrong@127.0.0.1:{server.port}/0") as bad:
+            with pytest.raises(BackendUnavailableError, match="AUTH"):
+                await bad.get("a")
+
+
+async def test_acl_user_and_unix_socket(tmp_path: Path) -> None:
+    sock = str(tmp_path / "redis.sock")
+    with lone_redis("--unixsocket", sock, "--unixsocketperm", "700") as server:
+        admin = redis.Redis(port=server.port)
+        admin.execute_command("ACL", "SETUSER", "app", "on", ">pw", "~sess:*", "+@all")
+        async with AsyncRedisStore.from_url(f"unix://app:pw@{sock}?db=0") as store:
+            assert store._lean is not None and store._lean.settings.path == sock
+            await store.set("u", {"via": "socket"})
+            assert await store.get("u") == {"via": "socket"}
+        assert admin.get("sess:u") == b'{"via":"socket"}'
+        admin.close()
+
+
+async def test_a_server_that_stops_answering_times_out_then_the_store_recovers() -> None:
+    with lone_redis() as server:
+        store = AsyncRedisStore.from_url(server.url, socket_timeout=0.5)
+        await store.set("a", {"n": 1})
+        assert server.process is not None
+        os.kill(server.process.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            results = await asyncio.gather(
+                *(store.get("a") for _ in range(5)), return_exceptions=True
+            )
+            assert all(isinstance(r, BackendUnavailableError) for r in results), results
+            assert time.monotonic() - started < 5
+        finally:
+            os.kill(server.process.pid, signal.SIGCONT)
+        assert await store.get("a") == {"n": 1}
+        await store.close()
+
+
+async def test_error_replies_are_each_callers_own(store: AsyncRedisStore, redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.hset(store.codec.prefix + "h", "a", "b")
+    await store.set("ok", {"n": 1})
+    results = await asyncio.gather(
+        store.get("h"), store.get("ok"), store.get("h"), store.get("none"), return_exceptions=True
+    )
+    assert isinstance(results[0], TokenSessionError) and "WRONGTYPE" in str(results[0])
+    assert not isinstance(results[0], BackendUnavailableError)
+    assert results[1] == {"n": 1} and results[3] is None
+    client.close()
+
+
+async def test_close_fails_what_is_waiting_instead_of_hanging(redis_url: str) -> None:
+    store = AsyncRedisStore.from_url(redis_url, prefix=f"lean-{uuid.uuid4().hex[:8]}:")
+    pending = [asyncio.ensure_future(store.get(f"s{i}")) for i in range(10)]
+    await asyncio.sleep(0)
+    await store.close()
+    results = await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), 5)
+    assert all(r is None or isinstance(r, TokenSessionError) for r in results)
+
+
+def test_one_store_serves_one_event_loop_after_another(redis_url: str) -> None:
+    store = AsyncRedisStore.from_url(redis_url, prefix=f"lean-{uuid.uuid4().hex[:8]}:")
+    asyncio.run(store.set("a", {"n": 1}))
+    assert asyncio.run(store.get("a")) == {"n": 1}
+    asyncio.run(store.clear())
+
+
+async def test_without_hiredis_the_python_reader_serves(redis_url: str) -> None:
+    client = redis.asyncio.Redis.from_url(redis_url, parser_class=_AsyncRESP2Parser)
+    store = AsyncRedisStore(client, prefix=f"lean-{uuid.uuid4().hex[:8]}:")
+    assert store._lean is not None and not store._lean.settings.hiredis
+    sessions = {f"s{i}": {"i": i, "text": "é" * i} for i in range(50)}
+    await asyncio.gather(*(store.set(sid, s) for sid, s in sessions.items()))
+    assert await asyncio.gather(*(store.get(sid) for sid in sessions)) == list(sessions.values())
+    await store.clear()
+    await client.aclose()
+
+
+replies = st.recursive(
+    st.one_of(
+        st.binary().map(lambda b: b"$%d\r\n%b\r\n" % (len(b), b)),
+        st.integers(-(2**63), 2**63 - 1).map(lambda n: b":%d\r\n" % n),
+        st.sampled_from([b"+OK\r\n", b"$-1\r\n", b"-ERR wrong\r\n", b"*-1\r\n"]),
+    ),
+    lambda items: st.lists(items, max_size=4).map(lambda xs: b"*%d\r\n" % len(xs) + b"".join(xs)),
+    max_leaves=10,
+)
+
+
+@given(st.lists(replies, min_size=1, max_size=8), st.integers(1, 17))
+def test_python_reader_reads_as_hiredis_does(stream: list[bytes], chunk: int) -> None:
+    data = b"".join(stream)
+    ours, theirs = PythonReader(), hiredis.Reader()
+    got: list[object] = []
+    expected: list[object] = []
+    for start in range(0, len(data), chunk):
+        ours.feed(data[start : start + chunk])
+        while (reply := ours.gets()) is not False:
+            got.append(reply)
+    theirs.feed(data)
+    while (reply := theirs.gets()) is not False:
+        expected.append(reply)
+
+    def plain(value: object) -> object:
+        if isinstance(value, (ReplyError, hiredis.ReplyError)):
+            return ("error", str(value))
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    assert [plain(r) for r in got] == [plain(r) for r in expected]

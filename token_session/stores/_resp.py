@@ -1,0 +1,412 @@
+"""A lean RESP2 connection for :class:`~token_session.stores.redis.AsyncRedisStore`'s
+get, set, touch and destroy, where a command's cost is what bounds the rate.
+
+It writes every command issued in one turn of the event loop in one write and reads the
+replies in the protocol's callback, handing each to its caller's future: no task, no
+per-reply coroutine, as node-redis does on its socket. It is used only where it can connect
+exactly as the client's own connections do (see :func:`lean_settings`); the store falls back
+to the client otherwise. The client still serves everything else (SCAN, MGET, DEL batches).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+_HiredisReader: Any
+try:
+    from hiredis import Reader as _HiredisReader
+except ImportError:  # pragma: no cover - without hiredis the Python reader serves
+    _HiredisReader = None
+
+Command = tuple[Any, ...]
+
+
+class ReplyError(Exception):
+    """An error reply (``-ERR ...``) read by :class:`PythonReader`."""
+
+
+class ProtocolError(ConnectionError):
+    """The server sent bytes that are not RESP."""
+
+
+def resp(commands: Iterable[Command], encoding: str = "utf-8", errors: str = "strict") -> bytes:
+    """The store's commands (``str`` and ``int`` arguments) as RESP arrays of bulk strings,
+    the bytes redis-py's packer writes for them, at a fraction of its cost."""
+    parts: list[bytes] = []
+    for command in commands:
+        parts.append(b"*%d\r\n" % len(command))
+        for arg in command:
+            data = arg.encode(encoding, errors) if isinstance(arg, str) else b"%d" % arg
+            parts.append(b"$%d\r\n%b\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+class _IncompleteError(Exception):
+    pass
+
+
+class PythonReader:
+    """RESP2 replies from a byte stream, with hiredis.Reader's interface: ``feed`` bytes,
+    ``gets`` a reply or False when none is complete yet; an error reply is returned as a
+    :class:`ReplyError`, not raised."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.start = 0
+
+    def feed(self, data: bytes) -> None:
+        self.buffer += data
+
+    def gets(self) -> Any:
+        try:
+            reply, end = self._parse(self.start)
+        except _IncompleteError:
+            return False
+        self.start = end
+        if end > 65536:
+            del self.buffer[:end]
+            self.start = 0
+        return reply
+
+    def _parse(self, at: int) -> tuple[Any, int]:
+        buffer = self.buffer
+        line_end = buffer.find(b"\r\n", at)
+        if line_end < 0:
+            raise _IncompleteError
+        kind, line, after = buffer[at], bytes(buffer[at + 1 : line_end]), line_end + 2
+        if kind == 43:  # + simple string
+            return line, after
+        if kind == 45:  # - error
+            return ReplyError(line.decode("utf-8", "replace")), after
+        if kind == 58:  # : integer
+            return int(line), after
+        if kind == 36:  # $ bulk string
+            size = int(line)
+            if size < 0:
+                return None, after
+            if len(buffer) < after + size + 2:
+                raise _IncompleteError
+            return bytes(buffer[after : after + size]), after + size + 2
+        if kind == 42:  # * array
+            count = int(line)
+            if count < 0:
+                return None, after
+            items = []
+            for _ in range(count):
+                item, after = self._parse(after)
+                items.append(item)
+            return items, after
+        raise ProtocolError(f"not a RESP reply: {bytes(buffer[at : at + 20])!r}")
+
+
+@dataclass(frozen=True)
+class LeanSettings:
+    """Where and how to connect, taken from a redis-py asyncio pool's settings."""
+
+    host: str | None
+    port: int
+    path: str | None
+    db: int
+    username: str | None
+    password: str | None
+    client_name: str | None
+    connect_timeout: float | None
+    timeout: float | None
+    keepalive: bool
+    encoding: str
+    encoding_errors: str
+    hiredis: bool
+
+
+# Connection settings that change nothing on the wire for the store's commands, or that only
+# redis-py itself reads (retries and health checks: the lean connection reconnects on its own).
+_HARMLESS = {
+    "socket_read_size",
+    "retry",
+    "retry_on_error",
+    "retry_on_timeout",
+    "health_check_interval",
+    "decode_responses",  # the store decodes the bytes itself
+    "lib_name",
+    "lib_version",
+    "driver_info",
+    "legacy_responses",
+    "himport_registry",
+    "event_dispatcher",
+    "maint_notifications_pool_handler",
+    "maint_notifications_config",
+    "orig_host_address",
+    "orig_socket_timeout",
+    "orig_socket_connect_timeout",
+    "socket_keepalive_options",
+    "socket_type",
+}
+_UNDERSTOOD = {
+    "host",
+    "port",
+    "path",
+    "db",
+    "username",
+    "password",
+    "client_name",
+    "socket_timeout",
+    "socket_connect_timeout",
+    "socket_keepalive",
+    "encoding",
+    "encoding_errors",
+    "parser_class",
+    "protocol",
+    "credential_provider",
+    "redis_connect_func",
+}
+
+
+def lean_settings(pool: Any) -> LeanSettings | None:
+    """The settings of a pool of plain TCP or Unix-socket connections speaking RESP2 with a
+    password at most; None for anything else (TLS, a credential provider, RESP3, a custom
+    connection class or parser, a Sentinel pool, a setting this module does not know)."""
+    from redis.asyncio.connection import Connection, UnixDomainSocketConnection
+
+    kwargs: dict[str, Any] = getattr(pool, "connection_kwargs", None) or {}
+    connection_class = getattr(pool, "connection_class", None)
+    if connection_class not in (Connection, UnixDomainSocketConnection):
+        return None
+    if set(kwargs) - _HARMLESS - _UNDERSTOOD:
+        return None
+    if kwargs.get("credential_provider") or kwargs.get("redis_connect_func"):
+        return None
+    if kwargs.get("protocol") not in (None, 2, "2"):
+        return None
+    use_hiredis = _HiredisReader is not None
+    parser = kwargs.get("parser_class")
+    if parser is not None:
+        from redis._parsers import _AsyncHiredisParser, _AsyncRESP2Parser
+
+        if parser not in (_AsyncHiredisParser, _AsyncRESP2Parser):
+            return None
+        use_hiredis = parser is _AsyncHiredisParser and _HiredisReader is not None
+    unix = connection_class is UnixDomainSocketConnection
+    return LeanSettings(
+        host=None if unix else str(kwargs.get("host", "localhost")),
+        port=int(kwargs.get("port", 6379)),
+        path=kwargs.get("path") if unix else None,
+        db=int(kwargs.get("db") or 0),
+        username=kwargs.get("username"),
+        password=kwargs.get("password"),
+        client_name=kwargs.get("client_name"),
+        connect_timeout=kwargs.get("socket_connect_timeout") or kwargs.get("socket_timeout"),
+        timeout=kwargs.get("socket_timeout"),
+        keepalive=bool(kwargs.get("socket_keepalive")),
+        encoding=kwargs.get("encoding") or "utf-8",
+        encoding_errors=kwargs.get("encoding_errors") or "strict",
+        hiredis=use_hiredis,
+    )
+
+
+Waiter = tuple[Command, "asyncio.Future[Any]", bool]  # (command, its future, retried once)
+
+
+class _Protocol(asyncio.Protocol):
+    """One socket: writes what :class:`LeanConnection` gives it, answers waiters in order."""
+
+    def __init__(self, owner: LeanConnection, reader: Any) -> None:
+        self.owner = owner
+        self.reader = reader
+        self.waiters: collections.deque[Waiter] = collections.deque()
+        self.transport: asyncio.Transport | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.lost = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def write(self, batch: list[Waiter]) -> None:
+        assert self.transport is not None
+        owner = self.owner
+        self.waiters.extend(batch)
+        self.transport.write(
+            resp((command for command, _, _ in batch), owner.encoding, owner.encoding_errors)
+        )
+        if self.timer is None and owner.timeout:
+            self.timer = owner.loop.call_later(owner.timeout, self._timed_out)
+
+    def data_received(self, data: bytes) -> None:
+        reader, waiters, answer = self.reader, self.waiters, self.owner.answer
+        try:
+            reader.feed(data)
+            while waiters:
+                reply = reader.gets()
+                if reply is False:
+                    break
+                command, future, _ = waiters.popleft()
+                answer(command, future, reply)
+        except Exception as exc:  # not RESP: nothing after this can be trusted
+            self.abort(ProtocolError(f"Redis sent what is not RESP: {exc}"), retry=False)
+            return
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+            if waiters and self.owner.timeout:
+                self.timer = self.owner.loop.call_later(self.owner.timeout, self._timed_out)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.abort(ConnectionError(f"connection to Redis lost: {exc or 'closed by the server'}"))
+
+    def _timed_out(self) -> None:
+        self.timer = None
+        self.abort(TimeoutError(f"Redis did not answer within {self.owner.timeout} s"), False)
+
+    def abort(self, exc: Exception, retry: bool = True) -> None:
+        if self.lost:
+            return
+        self.lost = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.transport is not None:
+            self.transport.abort()
+        waiters, self.waiters = list(self.waiters), collections.deque()
+        self.owner.lost(self, waiters, exc, retry)
+
+
+class LeanConnection:
+    """Sends the store's commands on one socket of its own, connecting on first use and
+    again after a loss. A command the loss left unanswered is sent once more on the new
+    socket (the store's commands are idempotent); a timeout fails what is pending.
+
+    ``answer(command, future, reply)`` settles a caller's future with a reply (an error
+    reply being an exception instance); ``fail(command, future, exc)`` with a failure.
+    """
+
+    def __init__(
+        self,
+        settings: LeanSettings,
+        answer: Callable[[Command, asyncio.Future[Any], Any], None],
+        fail: Callable[[Command, asyncio.Future[Any], BaseException], None],
+    ) -> None:
+        self.settings = settings
+        self.timeout = settings.timeout
+        self.encoding = settings.encoding
+        self.encoding_errors = settings.encoding_errors
+        self.answer = answer
+        self.fail = fail
+        self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
+        self.protocol: _Protocol | None = None
+        self.connecting: asyncio.Task[None] | None = None
+        self.queued: list[Waiter] = []
+        self.flush_scheduled = False
+        self.closed = False
+
+    def __call__(self, command: Command) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        if loop is not self.loop:  # first use, or a new event loop: start afresh there
+            self.loop, self.protocol, self.connecting = loop, None, None
+        future: asyncio.Future[Any] = loop.create_future()
+        self.queued.append((command, future, False))
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            loop.call_soon(self._flush)
+        return future
+
+    def _flush(self) -> None:
+        self.flush_scheduled = False
+        protocol = self.protocol
+        if protocol is None or protocol.lost:
+            if self.connecting is None:
+                self.connecting = self.loop.create_task(self._connect())
+            return  # _connect flushes once connected
+        batch, self.queued = self.queued, []
+        if batch:
+            protocol.write(batch)
+
+    async def _connect(self) -> None:
+        try:
+            if self.closed:
+                raise ConnectionError("the store is closed")
+            self.protocol = await asyncio.wait_for(self._open(), self.settings.connect_timeout)
+        except BaseException as exc:
+            self.connecting = None
+            self.protocol = None
+            batch, self.queued = self.queued, []
+            failure = exc if isinstance(exc, Exception) else ConnectionError("cancelled")
+            if isinstance(exc, asyncio.TimeoutError):
+                failure = TimeoutError("connecting to Redis timed out")
+            for command, future, _ in batch:
+                self.fail(command, future, failure)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        self.connecting = None
+        self._flush()
+
+    async def _open(self) -> _Protocol:
+        settings = self.settings
+        reader: Any = _HiredisReader() if settings.hiredis else PythonReader()
+        if settings.path is not None:
+            _, protocol = await self.loop.create_unix_connection(
+                lambda: _Protocol(self, reader), settings.path
+            )
+        else:
+            transport, protocol = await self.loop.create_connection(
+                lambda: _Protocol(self, reader), settings.host or "localhost", settings.port
+            )
+            sock = transport.get_extra_info("socket")
+            if sock is not None and settings.keepalive:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        await self._handshake(protocol)
+        return protocol
+
+    async def _handshake(self, protocol: _Protocol) -> None:
+        settings = self.settings
+        commands: list[Command] = []
+        if settings.password is not None:
+            user = () if settings.username is None else (settings.username,)
+            commands.append(("AUTH", *user, settings.password))
+        if settings.db:
+            commands.append(("SELECT", settings.db))
+        if settings.client_name:
+            commands.append(("CLIENT", "SETNAME", settings.client_name))
+        if not commands:
+            return
+        futures = [self.loop.create_future() for _ in commands]
+        protocol.write([(c, f, True) for c, f in zip(commands, futures, strict=True)])
+        for command, future in zip(commands, futures, strict=True):
+            try:
+                await future
+            except Exception as exc:
+                protocol.abort(ConnectionError(f"{command[0]} failed: {exc}"), retry=False)
+                raise ConnectionError(f"Redis refused {command[0]}: {exc}") from None
+
+    def lost(self, protocol: _Protocol, waiters: list[Waiter], exc: Exception, retry: bool) -> None:
+        """The socket is gone: retry what it left unanswered once, fail the rest."""
+        if protocol is self.protocol:
+            self.protocol = None
+        again: list[Waiter] = []
+        for command, future, retried in waiters:
+            if future.done():
+                continue
+            if retry and not retried and not self.closed:
+                again.append((command, future, True))
+            else:
+                self.fail(command, future, exc)
+        if again:
+            self.queued[:0] = again
+            if not self.flush_scheduled:
+                self.flush_scheduled = True
+                self.loop.call_soon(self._flush)
+
+    def close(self) -> None:
+        """Close the socket; what is still waiting fails."""
+        self.closed = True
+        closed = ConnectionError("the store was closed")
+        batch, self.queued = self.queued, []
+        for command, future, _ in batch:
+            self.fail(command, future, closed)
+        if self.protocol is not None:
+            self.protocol.abort(closed, retry=False)
