@@ -92,6 +92,20 @@ def test_each_side_reads_what_the_other_wrote(
     assert node_store.get(py_sid) == client.get(prefix + py_sid).decode()  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize(
+    "stored",
+    [b'{"a":"\xff\xfe"}', b'{"\xc3":1,"b":"caf\xc3\xa9 \xed\xa0\x80"}', b'{"a":"\xf0\x9f\x98"}'],
+)
+def test_bytes_that_are_not_utf8_read_as_node_redis_reads_them(
+    node_store: NodeStore, py_store: RedisStore, client: redis.Redis, prefix: str, stored: bytes
+) -> None:
+    sid = fresh_sid()
+    client.set(prefix + sid, stored)
+    node_text = node_store.get(sid)
+    assert node_text is not None
+    assert py_store.get(sid) == loads(node_text)  # U+FFFD where the bytes are not UTF-8
+
+
 @pytest.mark.parametrize("lifetime_ms", [5_000, 90_000, 3_600_000])
 def test_touch_from_either_side_gives_the_same_ttl(
     node_store: NodeStore, py_store: RedisStore, client: redis.Redis, prefix: str, lifetime_ms: int

@@ -147,8 +147,10 @@ class RedisCodec:
     def decode(self, sid: str, raw: bytes | str | None) -> Session | None:
         if not raw:  # connect-redis: `if (!data) return null`
             return None
+        # node-redis reads a reply as UTF-8, bytes that are not as U+FFFD
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
         try:
-            value = self.serializer.parse(_text(raw))
+            value = self.serializer.parse(text)
         except (ValueError, TypeError) as exc:
             raise SessionDecodeError(sid, f"{type(exc).__name__}: {exc}") from None
         if not isinstance(value, dict):
