@@ -90,6 +90,29 @@ def lone_redis(*extra: str) -> Iterator[RedisServer]:
 
 
 @contextlib.contextmanager
+def redis_sentinel(master: RedisServer, name: str = "sessions") -> Iterator[int]:
+    """A Redis Sentinel watching ``master`` under ``name``; yields the sentinel's port."""
+    with tempfile.TemporaryDirectory(prefix="ts-sentinel-") as directory:
+        port = free_port()
+        config = Path(directory) / "sentinel.conf"
+        config.write_text(
+            f"port {port}\nbind 127.0.0.1\ndir {directory}\n"
+            f"sentinel monitor {name} 127.0.0.1 {master.port} 1\n"
+        )
+        process = subprocess.Popen(
+            ["redis-server", str(config), "--sentinel"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for(lambda: port_open(port, timeout=0.2), f"redis-sentinel on {port}")
+            yield port
+        finally:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@contextlib.contextmanager
 def redis_cluster(primaries: int = 3) -> Iterator[list[int]]:
     """A real Redis Cluster of ``primaries`` primaries (no replicas) on loopback ports."""
     with tempfile.TemporaryDirectory(prefix="ts-cluster-") as directory:

@@ -31,7 +31,7 @@ from token_session.compat import js_iso
 from token_session.stores import AsyncRedisStore, RedisStore, async_from_url, from_url
 from token_session.stores._resp import resp as _resp
 
-from .redis_servers import lone_redis, redis_cluster
+from .redis_servers import lone_redis, redis_cluster, redis_sentinel
 
 
 def in_ms(ms: int) -> str:
@@ -389,3 +389,20 @@ async def test_async_a_restart_the_store_did_not_see_costs_no_error() -> None:
         assert results == [None] * 10
         assert await store.get("s7") == {"i": 7}
         await store.close()
+
+
+async def test_a_sentinel_master_serves_both_stores() -> None:
+    from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+    from redis.sentinel import Sentinel
+
+    with lone_redis() as master, redis_sentinel(master) as port:
+        with RedisStore(Sentinel([("127.0.0.1", port)]).master_for("sessions")) as store:
+            store.set("s", {"via": "sentinel"})
+            assert store.get("s") == {"via": "sentinel"}
+        async_store = AsyncRedisStore(AsyncSentinel([("127.0.0.1", port)]).master_for("sessions"))
+        assert async_store._lean is None  # Sentinel's own connections find the master
+        assert await async_store.get("s") == {"via": "sentinel"}
+        await async_store.touch("s", {"cookie": {"expires": in_ms(30_000)}})
+        await async_store.close()
+        with redis.Redis(port=master.port) as check:
+            assert 29 <= check.ttl("sess:s") <= 30
