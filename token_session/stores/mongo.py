@@ -8,12 +8,13 @@ operation, and how a stored document becomes a session. :class:`MongoStore` (pym
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import math
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -311,12 +312,13 @@ class MongoCodec:
     def _stores_text(self) -> bool:
         return self.stringify and self.serialize is None and self.unserialize is None
 
-    def page_op(self, after: str | None, limit: int) -> Op:
+    def stream_op(self, after: str | None, batch_size: int) -> Op:
+        """The live documents after ``after`` in ``_id`` order, read by one cursor."""
         query = self.live()
         if after is not None:
             query = {"$and": [query, {"_id": {"$gt": after}}]}
         projection = {"session": 1, "expires": 1}
-        return Op("find", (query, projection), {"sort": [("_id", 1)], "limit": limit})
+        return Op("find", (query, projection), {"sort": [("_id", 1)], "batch_size": batch_size})
 
     def record_op(self, sid: str) -> Op:
         return Op("find_one", ({"_id": self.storage_id(sid), **self.live()},))
@@ -707,10 +709,27 @@ class MongoRecords:
     def __init__(self, store: MongoStore) -> None:
         self.store = store
         self.codec = store.codec
+        # (the cursor the next page starts after, the open server cursor that gives it):
+        # paging through one server cursor rather than a query per page
+        self._stream: tuple[str | None, Iterator[Any]] | None = None
+
+    def _next_documents(self, cursor: str | None, limit: int) -> list[Any]:
+        if self._stream is None or self._stream[0] != cursor:
+            op = self.codec.stream_op(cursor, limit)
+            # find() only builds the cursor: errors come when it is read, below
+            self._stream = (
+                cursor,
+                getattr(self.store.collection, op.method)(*op.args, **op.kwargs),
+            )
+        try:
+            return list(itertools.islice(self._stream[1], limit))
+        except Exception as exc:
+            self._stream = None
+            raise self.store._errors.wrap(exc, "find") from exc
 
     def page(self, cursor: str | None, limit: int) -> Page:
         check_limit(limit)
-        documents = self.store._call(self.codec.page_op(cursor, limit))
+        documents = self._next_documents(cursor, limit)
         records: list[StoredSession] = []
         failed: dict[str, str] = {}
         for document in documents:
@@ -718,8 +737,9 @@ class MongoRecords:
                 records.append(self.codec.record_of(document))
             except SessionDecodeError as exc:
                 failed[exc.sid] = exc.reason
-        last = str(documents[-1]["_id"]) if documents else None
-        return Page(records, last if len(documents) == limit else None, failed)
+        last = str(documents[-1]["_id"]) if len(documents) == limit else None
+        self._stream = (last, self._stream[1]) if last is not None and self._stream else None
+        return Page(records, last, failed)
 
     def read(self, sid: str) -> StoredSession | None:
         document = self.store._call(self.codec.record_op(sid))
