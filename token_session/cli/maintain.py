@@ -61,7 +61,7 @@ def doctor_command(
     \b
     examples:
       token-session doctor redis://127.0.0.1:6379/0
-      token-session doctor mysql://root@127.0.0.1/app -o table_name=sessions
+      token-session doctor 'mysql://root@127.0.0.1/app?table_name=web_sessions'
       token-session doctor mongodb://127.0.0.1/app --json
     """
     out = Output(as_json)
