@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from token_session.compat import dumps, js_iso  # noqa: E402
 from token_session.compat.cookie import from_ms, now_ms  # noqa: E402
 from token_session.stores import from_url  # noqa: E402
-from token_session.stores.records import StoredSession, record_io  # noqa: E402
+from token_session.stores.records import StoredSession, every_record, record_io  # noqa: E402
 
 HOUR = 3_600_000
 
@@ -59,18 +59,11 @@ def sessions(count: int) -> list[StoredSession]:
 
 
 def snapshot(url: str) -> dict[str, StoredSession]:
-    found: dict[str, StoredSession] = {}
+    failed: dict[str, str] = {}
     with from_url(url) as store:
-        records = record_io(store)
-        cursor: str | None = None
-        while True:
-            page = records.page(cursor, 2000)
-            if page.failed:
-                raise SystemExit(f"unreadable sessions in {url}: {list(page.failed)[:5]}")
-            found.update((r.sid, r) for r in page.records)
-            cursor = page.cursor
-            if cursor is None:
-                return found
+        found = {r.sid: r for r in every_record(record_io(store), 2000, failed)}
+    assert not failed, list(failed)[:5]
+    return found
 
 
 def check(url: str, original: dict[str, StoredSession]) -> str:

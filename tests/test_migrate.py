@@ -16,7 +16,7 @@ from token_session.compat.cookie import from_ms, now_ms
 from token_session.compat.jsjson import dumps
 from token_session.migration import MigrationState, migrate
 from token_session.stores import MemoryStore, from_url
-from token_session.stores.records import StoredSession, record_io
+from token_session.stores.records import StoredSession, every_record, record_io
 
 from .backends import mysql_connect_args
 from .conftest import Clock
@@ -58,17 +58,11 @@ def seed_redis(url: str, count: int) -> dict[str, StoredSession]:
 
 
 def snapshot(url: str) -> dict[str, StoredSession]:
-    found: dict[str, StoredSession] = {}
+    failed: dict[str, str] = {}
     with from_url(url) as store:
-        records = record_io(store)
-        cursor: str | None = None
-        while True:
-            page = records.page(cursor, 1000)
-            assert not page.failed
-            found.update({r.sid: r for r in page.records})
-            cursor = page.cursor
-            if cursor is None:
-                return found
+        found = {r.sid: r for r in every_record(record_io(store), 2000, failed)}
+    assert not failed, list(failed)[:5]
+    return found
 
 
 def assert_same(found: dict[str, StoredSession], expected: dict[str, StoredSession]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import bisect
 import statistics
-from collections.abc import Iterator
 
 import click
 from rich.json import JSON
@@ -13,7 +12,7 @@ from rich.table import Table
 from ..compat.cookie import now_ms
 from ..compat.jsjson import loads
 from ..errors import SessionNotFoundError
-from ..stores.records import RecordIO, StoredSession
+from ..stores.records import StoredSession, every_record
 from .common import (
     Output,
     human_size,
@@ -197,17 +196,6 @@ def _bucket(value: int, buckets: list[tuple[int, str]], last: str) -> str:
     return buckets[index][1] if index < len(buckets) else last
 
 
-def _all(records: RecordIO, failed: dict[str, str]) -> Iterator[StoredSession]:
-    cursor: str | None = None
-    while True:
-        page = records.page(cursor, SCAN_BATCH)
-        failed.update(page.failed)
-        yield from page.records
-        cursor = page.cursor
-        if cursor is None:
-            return
-
-
 def _chart(title: str, counts: dict[str, int]) -> Table:
     table = Table(title=title, title_justify="left", box=None, show_header=False)
     widest = max(counts.values(), default=0) or 1
@@ -236,7 +224,7 @@ def stats_command(
     sizes: list[int] = []
     failed: dict[str, str] = {}
     with open_store(store_spec(store_url, option_pairs, config_path)) as (_, records):
-        for record in _all(records, failed):
+        for record in every_record(records, SCAN_BATCH, failed):
             remaining = record.remaining_ms(now)
             label = "never" if remaining is None else _bucket(remaining, TTL_BUCKETS, "≥ 30 days")
             ttl[label] += 1

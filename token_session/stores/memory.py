@@ -28,7 +28,15 @@ from urllib.parse import parse_qsl, urlsplit
 from ..compat.cookie import expires_ms, now_ms
 from ..errors import InvalidArgumentError
 from .base import Session, check_sid, decode_session, encode_session
-from .records import Finding, Page, RawRecord, StoredSession, WriteResult, check_limit
+from .records import (
+    Finding,
+    Page,
+    RawRecord,
+    StoredSession,
+    WriteResult,
+    check_limit,
+    plan_writes,
+)
 
 __all__ = ["AsyncMemoryStore", "MemoryRecords", "MemoryStore"]
 
@@ -238,24 +246,19 @@ class MemoryRecords:
         return RawRecord(entry[0], {"sid": sid, "text": entry[0], "expires_ms": entry[1]})
 
     def write(self, records: Sequence[StoredSession]) -> WriteResult:
-        result = WriteResult()
         store = self.store
         now = store._clock()
+
+        def entry(record: StoredSession) -> tuple[str, int] | None:
+            if record.expires_ms is not None and record.expires_ms <= now:
+                return None
+            check_sid(record.sid)
+            return record.text, NEVER if record.expires_ms is None else record.expires_ms
+
+        result, planned = plan_writes(records, entry)
         with store._lock:
-            for record in records:
-                if record.expires_ms is not None and record.expires_ms <= now:
-                    result.expired.append(record.sid)
-                    continue
-                try:
-                    sid = check_sid(record.sid)
-                except InvalidArgumentError as exc:
-                    result.failed[record.sid] = str(exc)
-                    continue
-                store._entries[sid] = (
-                    record.text,
-                    NEVER if record.expires_ms is None else record.expires_ms,
-                )
-                result.written.append(sid)
+            store._entries.update(planned)
+        result.written = [sid for sid, _ in planned]
         return result
 
     def delete(self, sid: str) -> bool:

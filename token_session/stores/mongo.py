@@ -37,7 +37,15 @@ from ..errors import (
     TokenSessionError,
 )
 from .base import Session, check_sid, decode_session, encode_session
-from .records import Finding, Page, RawRecord, StoredSession, WriteResult, check_limit
+from .records import (
+    Finding,
+    Page,
+    RawRecord,
+    StoredSession,
+    WriteResult,
+    check_limit,
+    plan_writes,
+)
 
 __all__ = ["AsyncMongoStore", "MongoCodec", "MongoRecords", "MongoStore"]
 
@@ -758,23 +766,11 @@ class MongoRecords:
         from pymongo import UpdateOne
         from pymongo.errors import BulkWriteError
 
-        result = WriteResult()
         now = self.codec.clock()
-        requests: list[Any] = []
-        sids: list[str] = []
-        for record in records:
-            try:
-                op = self.codec.put_op(record, now)
-            except (InvalidArgumentError, SessionDecodeError) as exc:
-                result.failed[record.sid] = str(exc)
-                continue
-            if op is None:
-                result.expired.append(record.sid)
-            else:
-                requests.append(UpdateOne(*op.args, **op.kwargs))
-                sids.append(record.sid)
-        if not requests:
+        result, planned = plan_writes(records, lambda r: self.codec.put_op(r, now))
+        if not planned:
             return result
+        requests = [UpdateOne(*op.args, **op.kwargs) for _, op in planned]
         failed_at: dict[int, str] = {}
         try:
             self.store._run(Op("bulk_write", (requests,), {"ordered": False}))
@@ -783,7 +779,7 @@ class MongoRecords:
             if not isinstance(cause, BulkWriteError):
                 raise
             failed_at = {e["index"]: e.get("errmsg", "") for e in cause.details["writeErrors"]}
-        for index, sid in enumerate(sids):
+        for index, (sid, _) in enumerate(planned):
             if index in failed_at:
                 result.failed[sid] = failed_at[index]
             else:

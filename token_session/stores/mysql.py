@@ -60,7 +60,15 @@ from ..compat.cookie import expires_ms, now_ms
 from ..compat.jsjson import js_truthy
 from ..errors import BackendUnavailableError, InvalidArgumentError
 from .base import Session, check_sid, decode_session, encode_session
-from .records import Finding, Page, RawRecord, StoredSession, WriteResult, check_limit
+from .records import (
+    Finding,
+    Page,
+    RawRecord,
+    StoredSession,
+    WriteResult,
+    check_limit,
+    plan_writes,
+)
 
 if TYPE_CHECKING:
     import asyncmy
@@ -456,21 +464,18 @@ class MySQLStoreCore:
     def put(self, records: Sequence[StoredSession]) -> Flow[WriteResult]:
         """One multi-row upsert of the texts as they are, with their expiry in seconds as
         the Node store rounds it; records expired already are left out."""
-        result = WriteResult()
         now = self.clock()
-        values: list[Any] = []
-        for record in records:
+
+        def row(record: StoredSession) -> tuple[str, int, str] | None:
             if record.expires_ms is not None and record.expires_ms <= now:
-                result.expired.append(record.sid)
-                continue
-            try:
-                values += (self.check_sid(record.sid), self._record_expires(record), record.text)
-            except InvalidArgumentError as exc:
-                result.failed[record.sid] = str(exc)
-                continue
-            result.written.append(record.sid)
-        if not values:
+                return None
+            return (self.check_sid(record.sid), self._record_expires(record), record.text)
+
+        result, planned = plan_writes(records, row)
+        if not planned:
             return result
+        values = [value for _, row_values in planned for value in row_values]
+        result.written = [sid for sid, _ in planned]
         if not self.table_ready:
             yield from self.prepare()
         head, _, tail = self._set.partition("VALUES (%s, %s, %s)")

@@ -8,11 +8,11 @@ that runs them on an open store; :func:`record_io` picks the one for a store.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, TokenSessionError
 
 __all__ = [
     "Finding",
@@ -21,10 +21,13 @@ __all__ = [
     "RecordIO",
     "StoredSession",
     "WriteResult",
+    "every_record",
+    "plan_writes",
     "record_io",
 ]
 
 Level = Literal["ok", "info", "warning", "error"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -136,3 +139,38 @@ def check_limit(limit: int) -> int:
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise InvalidArgumentError("limit must be an int >= 1")
     return limit
+
+
+def every_record(
+    records: RecordIO, batch_size: int = 1000, failed: dict[str, str] | None = None
+) -> Iterator[StoredSession]:
+    """Every live session, page after page; unreadable ones go into ``failed``."""
+    cursor: str | None = None
+    while True:
+        page = records.page(cursor, batch_size)
+        if failed is not None:
+            failed.update(page.failed)
+        yield from page.records
+        cursor = page.cursor
+        if cursor is None:
+            return
+
+
+def plan_writes(
+    records: Sequence[StoredSession], build: Callable[[StoredSession], T | None]
+) -> tuple[WriteResult, list[tuple[str, T]]]:
+    """What to send for each record (``build``'s answer; None: it has expired), and a
+    result that already holds the expired ones and those ``build`` refused."""
+    result = WriteResult()
+    planned: list[tuple[str, T]] = []
+    for record in records:
+        try:
+            item = build(record)
+        except TokenSessionError as exc:
+            result.failed[record.sid] = str(exc)
+            continue
+        if item is None:
+            result.expired.append(record.sid)
+        else:
+            planned.append((record.sid, item))
+    return result, planned

@@ -37,7 +37,15 @@ from ..errors import (
     TokenSessionError,
 )
 from .base import Session, check_sid, encode_session
-from .records import Finding, Page, RawRecord, StoredSession, WriteResult, check_limit
+from .records import (
+    Finding,
+    Page,
+    RawRecord,
+    StoredSession,
+    WriteResult,
+    check_limit,
+    plan_writes,
+)
 
 if sys.version_info >= (3, 11):
     from asyncio import timeout as _timeout
@@ -876,23 +884,11 @@ class RedisRecords:
         return RawRecord(text, {"key": self.codec.key(sid), "value": text, "pttl": pttl})
 
     def write(self, records: Sequence[StoredSession]) -> WriteResult:
-        result = WriteResult()
         now = self.codec.clock()
-        commands: list[Command] = []
-        sids: list[str] = []
-        for record in records:
-            try:
-                command = self.codec.put_command(record, now)
-            except InvalidArgumentError as exc:
-                result.failed[record.sid] = str(exc)
-                continue
-            if command is None:
-                result.expired.append(record.sid)
-            else:
-                commands.append(command)
-                sids.append(record.sid)
-        if commands:
-            for sid, answer in zip(sids, self._pipeline(commands), strict=True):
+        result, planned = plan_writes(records, lambda r: self.codec.put_command(r, now))
+        if planned:
+            answers = self._pipeline([command for _, command in planned])
+            for (sid, _), answer in zip(planned, answers, strict=True):
                 if isinstance(answer, Exception):
                     result.failed[sid] = str(answer)
                 else:
