@@ -30,10 +30,11 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.snapshots import snapshot  # noqa: E402
 from token_session.compat import dumps, js_iso  # noqa: E402
 from token_session.compat.cookie import from_ms, now_ms  # noqa: E402
 from token_session.stores import from_url  # noqa: E402
-from token_session.stores.records import StoredSession, every_record, record_io  # noqa: E402
+from token_session.stores.records import StoredSession, record_io  # noqa: E402
 
 HOUR = 3_600_000
 
@@ -56,14 +57,6 @@ def sessions(count: int) -> list[StoredSession]:
         }
         made.append(StoredSession(secrets.token_urlsafe(24), dumps(session), expires))
     return made
-
-
-def snapshot(url: str) -> dict[str, StoredSession]:
-    failed: dict[str, str] = {}
-    with from_url(url) as store:
-        found = {r.sid: r for r in every_record(record_io(store), 2000, failed)}
-    assert not failed, list(failed)[:5]
-    return found
 
 
 def check(url: str, original: dict[str, StoredSession]) -> str:

@@ -16,11 +16,12 @@ from token_session.compat.cookie import from_ms, now_ms
 from token_session.compat.jsjson import dumps
 from token_session.migration import MigrationState, migrate
 from token_session.stores import MemoryStore, from_url
-from token_session.stores.records import StoredSession, every_record, record_io
+from token_session.stores.records import StoredSession, record_io
 
 from .backends import mysql_connect_args
 from .conftest import Clock
 from .node import NodeStoreDriver
+from .snapshots import snapshot
 
 N = 3000
 HOUR = 3_600_000
@@ -55,14 +56,6 @@ def seed_redis(url: str, count: int) -> dict[str, StoredSession]:
         for start in range(0, count, 1000):
             assert not record_io(store).write(records[start : start + 1000]).failed
     return {r.sid: r for r in records}
-
-
-def snapshot(url: str) -> dict[str, StoredSession]:
-    failed: dict[str, str] = {}
-    with from_url(url) as store:
-        found = {r.sid: r for r in every_record(record_io(store), 2000, failed)}
-    assert not failed, list(failed)[:5]
-    return found
 
 
 def assert_same(found: dict[str, StoredSession], expected: dict[str, StoredSession]) -> None:
