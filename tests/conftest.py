@@ -110,3 +110,43 @@ def _our_mongo_server() -> contextlib.AbstractContextManager[str]:
 redis_url = _backend_fixture(REDIS, _redis_ready)
 mysql_url = _backend_fixture(MYSQL, _mysql_ready)
 mongo_url = _backend_fixture(MONGO, _mongo_ready, _our_mongo_server)
+
+
+@pytest.fixture
+def store_urls(redis_url: str, mysql_url: str, mongo_url: str) -> Iterator[dict[str, str]]:
+    """Store URLs of this test's own: a Redis prefix, a MySQL database and a Mongo database
+    (with a collection each), all removed afterwards."""
+    import secrets
+    from urllib.parse import urlsplit, urlunsplit
+
+    import pymongo
+    import pymysql
+    import redis
+
+    from .backends import mysql_connect_args
+
+    tag = secrets.token_hex(4)
+    prefix = f"ts-cli-{tag}:"
+    database = f"ts_cli_{tag}"
+    server = pymysql.connect(**{**mysql_connect_args(mysql_url), "database": None}, autocommit=True)
+    with server.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
+    mysql_parts = urlsplit(mysql_url)
+    mongo_parts = urlsplit(mongo_url)
+    urls = {
+        "redis": f"{redis_url}{'&' if '?' in redis_url else '?'}prefix={prefix}",
+        "mysql": urlunsplit(mysql_parts._replace(path=f"/{database}", query="clear_expired=false")),
+        "mongo": urlunsplit(mongo_parts._replace(path=f"/{database}")),
+    }
+    try:
+        yield urls
+    finally:
+        client = redis.Redis.from_url(redis_url)
+        for key in client.scan_iter(match=prefix + "*", count=1000):
+            client.delete(key)
+        client.close()
+        with server.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
+        server.close()
+        with pymongo.MongoClient(mongo_url) as mongo:
+            mongo.drop_database(database)

@@ -21,15 +21,24 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from ..compat.cookie import expires_ms, now_ms
 from ..errors import InvalidArgumentError
 from .base import Session, check_sid, decode_session, encode_session
+from .records import (
+    Finding,
+    Page,
+    RawRecord,
+    StoredSession,
+    WriteResult,
+    check_limit,
+    plan_writes,
+)
 
-__all__ = ["AsyncMemoryStore", "MemoryStore"]
+__all__ = ["AsyncMemoryStore", "MemoryRecords", "MemoryStore"]
 
 NEVER = 0
 
@@ -142,6 +151,15 @@ class MemoryStore:
         with self._lock:
             self._entries.clear()
 
+    def purge_expired(self) -> int:
+        """Drop the expired sessions now; returns how many."""
+        now = self._clock()
+        with self._lock:
+            expired = [sid for sid, (_, at) in self._entries.items() if at != NEVER and at <= now]
+            for sid in expired:
+                del self._entries[sid]
+        return len(expired)
+
     def close(self) -> None:
         """Nothing to release; the sessions stay readable."""
 
@@ -194,6 +212,71 @@ class AsyncMemoryStore:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+class MemoryRecords:
+    """Record access to a :class:`MemoryStore` (see :mod:`.records`), in id order."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    def page(self, cursor: str | None, limit: int) -> Page:
+        check_limit(limit)
+        store = self.store
+        now = store._clock()
+        with store._lock:
+            live = sorted(
+                (sid, text, at)
+                for sid, (text, at) in store._entries.items()
+                if (at == NEVER or at > now) and (cursor is None or sid > cursor)
+            )
+        records = [
+            StoredSession(sid, text, None if at == NEVER else at) for sid, text, at in live[:limit]
+        ]
+        return Page(records, records[-1].sid if len(live) > limit else None)
+
+    def read(self, sid: str) -> StoredSession | None:
+        entry = self.store.raw(sid)
+        return None if entry is None else StoredSession(sid, entry[0], entry[1])
+
+    def raw(self, sid: str) -> RawRecord | None:
+        entry = self.store.raw(sid)
+        if entry is None:
+            return None
+        return RawRecord(entry[0], {"sid": sid, "text": entry[0], "expires_ms": entry[1]})
+
+    def write(self, records: Sequence[StoredSession]) -> WriteResult:
+        store = self.store
+        now = store._clock()
+
+        def entry(record: StoredSession) -> tuple[str, int] | None:
+            if record.expires_ms is not None and record.expires_ms <= now:
+                return None
+            check_sid(record.sid)
+            return record.text, NEVER if record.expires_ms is None else record.expires_ms
+
+        result, planned = plan_writes(records, entry)
+        with store._lock:
+            store._entries.update(planned)
+        result.written = [sid for sid, _ in planned]
+        return result
+
+    def delete(self, sid: str) -> bool:
+        sid = check_sid(sid)
+        with self.store._lock:
+            return self.store._entries.pop(sid, None) is not None
+
+    def purge_expired(self) -> int:
+        return self.store.purge_expired()
+
+    def doctor(self) -> list[Finding]:
+        return [
+            Finding(
+                "info",
+                "memory store",
+                "sessions live in this process only; no other process sees them",
+            )
+        ]
 
 
 def memory_url_options(url: str) -> dict[str, Any]:

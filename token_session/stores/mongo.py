@@ -8,11 +8,13 @@ operation, and how a stored document becomes a session. :class:`MongoStore` (pym
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import logging
 import math
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -34,9 +36,18 @@ from ..errors import (
     SessionNotFoundError,
     TokenSessionError,
 )
-from .base import Session, check_sid, encode_session
+from .base import Session, check_sid, decode_session, encode_session
+from .records import (
+    Finding,
+    Page,
+    RawRecord,
+    StoredSession,
+    WriteResult,
+    check_limit,
+    plan_writes,
+)
 
-__all__ = ["AsyncMongoStore", "MongoCodec", "MongoStore"]
+__all__ = ["AsyncMongoStore", "MongoCodec", "MongoRecords", "MongoStore"]
 
 log = logging.getLogger(__name__)
 
@@ -242,11 +253,19 @@ class MongoCodec:
         storage_id = self.storage_id(sid)
         if self.touch_after > 0 and session.get("lastModified"):
             session = {k: v for k, v in session.items() if k != "lastModified"}
-        fields: dict[str, Any] = {"_id": storage_id, "session": self.encode(session)}
-        fields["expires"] = self.expires(session)
+        stored = self.encode(session)
+        return self._upsert(storage_id, stored, self.expires(session))
+
+    def _upsert(self, storage_id: Any, stored: Any, expires: datetime | None) -> Op:
+        """connect-mongo's ``set``; a document without ``expires`` never expires."""
+        fields: dict[str, Any] = {"_id": storage_id, "session": stored}
+        if expires is not None:
+            fields["expires"] = expires
         if self.touch_after > 0:
             fields["lastModified"] = _date(self.clock())
         update: dict[str, Any] = {"$set": fields}
+        if expires is None:
+            update["$unset"] = {"expires": ""}
         if self.timestamps:
             update["$setOnInsert"] = {"createdAt": _date(self.clock())}
             update["$currentDate"] = {"updatedAt": True}
@@ -296,6 +315,109 @@ class MongoCodec:
             "create_index", ([("expires", 1)],), {"background": True, "expireAfterSeconds": 0}
         )
 
+    # -- records: the stored text and expiry as they are (the token-session command) --
+
+    def _stores_text(self) -> bool:
+        return self.stringify and self.serialize is None and self.unserialize is None
+
+    def stream_op(self, after: str | None, batch_size: int) -> Op:
+        """The live documents after ``after`` in ``_id`` order, read by one cursor."""
+        query = self.live()
+        if after is not None:
+            query = {"$and": [query, {"_id": {"$gt": after}}]}
+        projection = {"session": 1, "expires": 1}
+        return Op("find", (query, projection), {"sort": [("_id", 1)], "batch_size": batch_size})
+
+    def record_op(self, sid: str) -> Op:
+        return Op("find_one", ({"_id": self.storage_id(sid), **self.live()},))
+
+    def raw_op(self, sid: str) -> Op:
+        return Op("find_one", ({"_id": self.storage_id(sid)},))
+
+    def record_of(self, document: Mapping[str, Any]) -> StoredSession:
+        """A stored document as a record: its JSON text as is (re-encoded where the store
+        keeps documents, not text); SessionDecodeError if it holds no session."""
+        sid = str(document["_id"])
+        stored = document.get("session")
+        if self._stores_text() and isinstance(stored, str):
+            text = stored
+        else:
+            session = self.decode(sid, document)
+            if session is None:
+                raise SessionDecodeError(sid, "no session")
+            text = encode_session(session)
+        expires = document.get("expires")
+        return StoredSession(sid, text, _ms_or_none(expires))
+
+    def put_op(self, record: StoredSession, now: int) -> Op | None:
+        """connect-mongo's upsert of the text as is, expiring when the record does; None
+        when it has expired already."""
+        if record.expires_ms is not None and record.expires_ms <= now:
+            return None
+        storage_id = self.storage_id(record.sid)
+        if self._stores_text():
+            stored: Any = record.text
+        else:
+            stored = self.encode(decode_session(record.sid, record.text))
+        expires = None if record.expires_ms is None else _date(record.expires_ms)
+        return self._upsert(storage_id, stored, expires)
+
+    def expired_count_op(self) -> Op:
+        return Op("count_documents", ({"expires": {"$lt": _date(self.clock())}},))
+
+    def index_findings(self, indexes: Sequence[Mapping[str, Any]]) -> list[Finding]:
+        """Whether ``list_indexes`` shows the TTL index on ``expires`` connect-mongo relies on."""
+        check = "TTL index on expires"
+        create = f"db.{self.collection_name}.createIndex({{expires: 1}}, {{expireAfterSeconds: 0}})"
+        on_expires = [ix for ix in indexes if list(dict(ix.get("key", {}))) == ["expires"]]
+        ttl = [ix for ix in on_expires if "expireAfterSeconds" in ix]
+        if any(ix["expireAfterSeconds"] == 0 for ix in ttl):
+            return [Finding("ok", check, "present (expireAfterSeconds: 0)")]
+        if ttl:
+            late = ttl[0]["expireAfterSeconds"]
+            return [
+                Finding(
+                    "warning",
+                    check,
+                    f"expireAfterSeconds is {late}: expired sessions stay {late} s longer",
+                    f"db.runCommand({{collMod: '{self.collection_name}', index: {{keyPattern: "
+                    "{expires: 1}, expireAfterSeconds: 0}})",
+                )
+            ]
+        if self.auto_remove != "native":
+            return [
+                Finding(
+                    "info",
+                    check,
+                    f"none; auto_remove is {self.auto_remove}, so expired sessions stay until "
+                    "removed",
+                    "run `token-session purge-expired` on a schedule, or create the index: "
+                    + create,
+                )
+            ]
+        return [
+            Finding(
+                "error" if on_expires else "warning",
+                check,
+                "an index on expires without expireAfterSeconds: expired sessions are never removed"
+                if on_expires
+                else "missing: connect-mongo (autoRemove native) creates it when it starts; "
+                "until then expired sessions are never removed",
+                create,
+            )
+        ]
+
+    @staticmethod
+    def expired_finding(count: int) -> Finding:
+        if not count:
+            return Finding("ok", "expired documents", "none waiting to be removed")
+        return Finding(
+            "info",
+            "expired documents",
+            f"{count} expired documents not removed yet (the TTL monitor runs every 60 s)",
+            "token-session purge-expired",
+        )
+
 
 def _ms(value: Any) -> float:
     if isinstance(value, datetime):
@@ -304,6 +426,12 @@ def _ms(value: Any) -> float:
         parsed = parse_js_date(value)
         return to_ms(parsed) if parsed else 0
     return 0
+
+
+def _ms_or_none(value: Any) -> int | None:
+    if isinstance(value, datetime):
+        return to_ms(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
+    return None
 
 
 _CODEC_OPTIONS = {
@@ -577,3 +705,97 @@ class AsyncMongoStore(_MongoShell):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+class MongoRecords:
+    """Record access to a :class:`MongoStore` (see :mod:`.records`), in ``_id`` order.
+
+    Reads never create the TTL index (so ``doctor`` sees the collection as it is); the
+    first write does, as connect-mongo does when it starts.
+    """
+
+    def __init__(self, store: MongoStore) -> None:
+        self.store = store
+        self.codec = store.codec
+        # (the cursor the next page starts after, the open server cursor that gives it):
+        # paging through one server cursor rather than a query per page
+        self._stream: tuple[str | None, Iterator[Any]] | None = None
+
+    def _next_documents(self, cursor: str | None, limit: int) -> list[Any]:
+        if self._stream is None or self._stream[0] != cursor:
+            op = self.codec.stream_op(cursor, limit)
+            # find() only builds the cursor: errors come when it is read, below
+            self._stream = (
+                cursor,
+                getattr(self.store.collection, op.method)(*op.args, **op.kwargs),
+            )
+        try:
+            return list(itertools.islice(self._stream[1], limit))
+        except Exception as exc:
+            self._stream = None
+            raise self.store._errors.wrap(exc, "find") from exc
+
+    def page(self, cursor: str | None, limit: int) -> Page:
+        check_limit(limit)
+        documents = self._next_documents(cursor, limit)
+        records: list[StoredSession] = []
+        failed: dict[str, str] = {}
+        for document in documents:
+            try:
+                records.append(self.codec.record_of(document))
+            except SessionDecodeError as exc:
+                failed[exc.sid] = exc.reason
+        last = str(documents[-1]["_id"]) if len(documents) == limit else None
+        self._stream = (last, self._stream[1]) if last is not None and self._stream else None
+        return Page(records, last, failed)
+
+    def read(self, sid: str) -> StoredSession | None:
+        document = self.store._call(self.codec.record_op(sid))
+        return None if document is None else self.codec.record_of(document)
+
+    def raw(self, sid: str) -> RawRecord | None:
+        from bson import json_util
+
+        document = self.store._call(self.codec.raw_op(sid))
+        if document is None:
+            return None
+        exact = json_util.dumps(document, json_options=json_util.CANONICAL_JSON_OPTIONS)
+        return RawRecord(exact, {"document": json.loads(exact)})
+
+    def write(self, records: Sequence[StoredSession]) -> WriteResult:
+        from pymongo import UpdateOne
+        from pymongo.errors import BulkWriteError
+
+        now = self.codec.clock()
+        result, planned = plan_writes(records, lambda r: self.codec.put_op(r, now))
+        if not planned:
+            return result
+        requests = [UpdateOne(*op.args, **op.kwargs) for _, op in planned]
+        failed_at: dict[int, str] = {}
+        try:
+            self.store._run(Op("bulk_write", (requests,), {"ordered": False}))
+        except TokenSessionError as exc:
+            cause = exc.__cause__
+            if not isinstance(cause, BulkWriteError):
+                raise
+            failed_at = {e["index"]: e.get("errmsg", "") for e in cause.details["writeErrors"]}
+        for index, (sid, _) in enumerate(planned):
+            if index in failed_at:
+                result.failed[sid] = failed_at[index]
+            else:
+                result.written.append(sid)
+        return result
+
+    def delete(self, sid: str) -> bool:
+        outcome = self.store._call(self.codec.destroy_op(sid))
+        return bool(outcome.deleted_count)
+
+    def purge_expired(self) -> int:
+        outcome = self.store._call(self.codec.expired_op())
+        return int(outcome.deleted_count)
+
+    def doctor(self) -> list[Finding]:
+        indexes = self.store._call(Op("list_indexes")).to_list()
+        findings = self.codec.index_findings(indexes)
+        findings.append(self.codec.expired_finding(self.store._call(self.codec.expired_count_op())))
+        return findings

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import re
@@ -59,6 +60,15 @@ from ..compat.cookie import expires_ms, now_ms
 from ..compat.jsjson import js_truthy
 from ..errors import BackendUnavailableError, InvalidArgumentError
 from .base import Session, check_sid, decode_session, encode_session
+from .records import (
+    Finding,
+    Page,
+    RawRecord,
+    StoredSession,
+    WriteResult,
+    check_limit,
+    plan_writes,
+)
 
 if TYPE_CHECKING:
     import asyncmy
@@ -71,6 +81,7 @@ __all__ = [
     "AsyncMySQLPool",
     "AsyncMySQLStore",
     "MySQLPool",
+    "MySQLRecords",
     "MySQLSchema",
     "MySQLStore",
     "MySQLStoreCore",
@@ -92,6 +103,17 @@ _CREATE_TABLE = """CREATE TABLE IF NOT EXISTS {table} (
   {data} mediumtext COLLATE utf8mb4_bin,
   PRIMARY KEY ({session_id})
 ) ENGINE=InnoDB"""
+
+# each column as schema.sql makes it: (what information_schema.COLUMNS should show, the
+# definition that restores it); MySQL 8 shows `int unsigned` where MariaDB shows `int(11)`
+_COLUMNS = {
+    "session_id": (
+        ({"varchar(128)"}, "utf8mb4_bin", "NO"),
+        "varchar(128) COLLATE utf8mb4_bin NOT NULL",
+    ),
+    "expires": (({"int(11) unsigned", "int unsigned"}, None, "NO"), "int(11) unsigned NOT NULL"),
+    "data": (({"mediumtext"}, "utf8mb4_bin", "YES"), "mediumtext COLLATE utf8mb4_bin"),
+}
 
 _IDENTIFIER = re.compile(r"[A-Za-z0-9_$]{1,64}")
 _MAX_TIME_MS = 8.64e15  # the largest |time value| of a JS Date
@@ -392,6 +414,165 @@ class MySQLStoreCore:
             yield from self.prepare()
         deleted: int = yield Statement(self._clear_expired, (self.now(),), False)
         return deleted
+
+    # records: the stored text and expiry as they are (the token-session command)
+
+    def page(self, after: str | None, limit: int) -> Flow[Page]:
+        """Live rows in id order after ``after``; a row whose data is NULL holds no session."""
+        check_limit(limit)
+        if not self.table_ready:
+            yield from self.prepare()
+        table, sid, expires, data = self.schema.quoted()
+        rows: Rows = yield Statement(
+            f"SELECT {sid}, {data}, {expires} FROM {table}"
+            f" WHERE {expires} >= %s AND {sid} > %s ORDER BY {sid} LIMIT %s",
+            (self.now(), after or "", limit),
+            True,
+        )
+        records = [
+            StoredSession(row[0], row[1], row[2] * 1000) for row in rows if row[1] is not None
+        ]
+        return Page(records, rows[-1][0] if len(rows) == limit else None)
+
+    def record(self, sid: object) -> Flow[StoredSession | None]:
+        row = yield from self.raw_row(sid)
+        if row is None or row[2] is None or row[1] < self.now():
+            return None
+        return StoredSession(row[0], row[2], row[1] * 1000)
+
+    def raw_row(self, sid: object) -> Flow[tuple[str, int, str | None] | None]:
+        """``(session_id, expires, data)`` as stored, expired or not."""
+        sid = self.check_sid(sid)
+        if not self.table_ready:
+            yield from self.prepare()
+        table, sid_column, expires, data = self.schema.quoted()
+        rows: Rows = yield Statement(
+            f"SELECT {sid_column}, {expires}, {data} FROM {table} WHERE {sid_column} = %s",
+            (sid,),
+            True,
+        )
+        return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
+
+    def _record_expires(self, record: StoredSession) -> int:
+        if record.expires_ms is not None:
+            return expires_seconds(record.expires_ms)
+        try:  # stored without expiry: what the Node store's set gives this session
+            return self.expires_of(decode_session(record.sid, record.text))
+        except ValueError:
+            return expires_seconds(self.clock() + self.expiration)
+
+    def put(self, records: Sequence[StoredSession]) -> Flow[WriteResult]:
+        """One multi-row upsert of the texts as they are, with their expiry in seconds as
+        the Node store rounds it; records expired already are left out."""
+        now = self.clock()
+
+        def row(record: StoredSession) -> tuple[str, int, str] | None:
+            if record.expires_ms is not None and record.expires_ms <= now:
+                return None
+            return (self.check_sid(record.sid), self._record_expires(record), record.text)
+
+        result, planned = plan_writes(records, row)
+        if not planned:
+            return result
+        values = [value for _, row_values in planned for value in row_values]
+        result.written = [sid for sid, _ in planned]
+        if not self.table_ready:
+            yield from self.prepare()
+        head, _, tail = self._set.partition("VALUES (%s, %s, %s)")
+        rows = ", ".join(["(%s, %s, %s)"] * (len(values) // 3))
+        yield Statement(f"{head}VALUES {rows}{tail}", tuple(values), False)
+        return result
+
+    def delete(self, sid: object) -> Flow[bool]:
+        """``destroy``, saying whether there was a row."""
+        sid = self.check_sid(sid)
+        if not self.table_ready:
+            yield from self.prepare()
+        deleted: int = yield Statement(self._destroy, (sid,), False)
+        return deleted > 0
+
+    def doctor(self) -> Flow[list[Finding]]:
+        """The table and its columns against schema.sql; never creates anything."""
+        database, _, name = self.schema.table_name.rpartition(".")
+        where = "WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE()) AND TABLE_NAME = %s"
+        tables: Rows = yield Statement(
+            f"SELECT ENGINE FROM information_schema.TABLES {where}", (database or None, name), True
+        )
+        if not tables:
+            return [
+                Finding(
+                    "error",
+                    "table",
+                    f"table {self.schema.table_name} does not exist (express-mysql-session "
+                    "creates it when createDatabaseTable is on)",
+                    self.create_sql,
+                )
+            ]
+        columns: Rows = yield Statement(
+            "SELECT COLUMN_NAME, COLUMN_TYPE, COLLATION_NAME, IS_NULLABLE, COLUMN_KEY"
+            f" FROM information_schema.COLUMNS {where}",
+            (database or None, name),
+            True,
+        )
+        findings = [self._engine_finding(tables[0][0])]
+        findings += self.column_findings(columns)
+        expired: Rows = yield Statement(
+            self._clear_expired.replace("DELETE", "SELECT COUNT(*)", 1), (self.now(),), True
+        )
+        count = int(expired[0][0])
+        findings.append(
+            Finding("ok", "expired rows", "none waiting to be removed")
+            if not count
+            else Finding(
+                "info",
+                "expired rows",
+                f"{count} expired rows not removed yet (the Node store's clearExpired does it "
+                "every checkExpirationInterval)",
+                "token-session purge-expired",
+            )
+        )
+        return findings
+
+    def _engine_finding(self, engine: str | None) -> Finding:
+        if engine == "InnoDB":
+            return Finding("ok", "table", f"{self.schema.table_name} exists (InnoDB)")
+        return Finding(
+            "warning",
+            "table",
+            f"{self.schema.table_name} uses {engine}, not InnoDB as schema.sql",
+            f"ALTER TABLE {self.schema.quoted().table_name} ENGINE=InnoDB",
+        )
+
+    def column_findings(self, columns: Rows) -> list[Finding]:
+        """information_schema.COLUMNS rows ``(name, type, collation, nullable, key)`` against
+        the columns schema.sql creates."""
+        found = {str(row[0]): row for row in columns}
+        quoted = self.schema.quoted()
+        findings = []
+        for role, ((types, collation, nullable), definition) in _COLUMNS.items():
+            name = getattr(self.schema, role)
+            alter = f"ALTER TABLE {quoted.table_name} MODIFY `{name}` {definition}"
+            row = found.get(name)
+            if row is None:
+                findings.append(
+                    Finding("error", f"column {name}", "missing", alter.replace("MODIFY", "ADD"))
+                )
+                continue
+            wrong = []
+            if str(row[1]).lower() not in types:
+                wrong.append(f"type {row[1]}, not {min(types)}")
+            if collation is not None and row[2] != collation:
+                wrong.append(f"collation {row[2]}, not {collation}")
+            if row[3] != nullable:
+                wrong.append("nullable" if row[3] == "YES" else "NOT NULL")
+            if role == "session_id" and row[4] != "PRI":
+                wrong.append("not the primary key")
+                alter += f", ADD PRIMARY KEY (`{name}`)"
+            if wrong:
+                findings.append(Finding("error", f"column {name}", "; ".join(wrong), alter))
+            else:
+                findings.append(Finding("ok", f"column {name}", definition))
+        return findings
 
 
 # Driver errors. Client-side codes (CR_*, 2000-2999) and these server codes mean the
@@ -1125,3 +1306,36 @@ class AsyncMySQLStore(_StoreBase["asyncmy.Connection | asyncmy.Pool | AsyncMySQL
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+class MySQLRecords:
+    """Record access to a :class:`MySQLStore` (see :mod:`.records`), in id order."""
+
+    def __init__(self, store: MySQLStore) -> None:
+        self.store = store
+        self.core = store.core
+
+    def page(self, cursor: str | None, limit: int) -> Page:
+        return self.store._run(self.core.page(cursor, limit))
+
+    def read(self, sid: str) -> StoredSession | None:
+        return self.store._run(self.core.record(sid))
+
+    def raw(self, sid: str) -> RawRecord | None:
+        row = self.store._run(self.core.raw_row(sid))
+        if row is None:
+            return None
+        fields = dict(zip(self.core.schema[1:], row, strict=True))
+        return RawRecord(json.dumps(fields, ensure_ascii=False), {"row": fields})
+
+    def write(self, records: Sequence[StoredSession]) -> WriteResult:
+        return self.store._run(self.core.put(records))
+
+    def delete(self, sid: str) -> bool:
+        return self.store._run(self.core.delete(sid))
+
+    def purge_expired(self) -> int:
+        return self.store.clear_expired_sessions()
+
+    def doctor(self) -> list[Finding]:
+        return self.store._run(self.core.doctor())

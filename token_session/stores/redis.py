@@ -15,7 +15,15 @@ import math
 import os
 import sys
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
@@ -30,6 +38,15 @@ from ..errors import (
 )
 from ._resp import LeanConnection, lean_settings, resp
 from .base import Session, check_sid, encode_session
+from .records import (
+    Finding,
+    Page,
+    RawRecord,
+    StoredSession,
+    WriteResult,
+    check_limit,
+    plan_writes,
+)
 
 if sys.version_info >= (3, 11):
     from asyncio import timeout as _timeout
@@ -37,7 +54,7 @@ else:
     # redis-py depends on async-timeout below Python 3.11.3
     from async_timeout import timeout as _timeout  # type: ignore[import-not-found, unused-ignore]
 
-__all__ = ["AsyncRedisStore", "RedisCodec", "RedisStore"]
+__all__ = ["AsyncRedisStore", "RedisCodec", "RedisRecords", "RedisStore"]
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +223,85 @@ class RedisCodec:
             if session is not None:
                 found[sid] = session
         return found
+
+    # -- records: the stored text and expiry as they are (the token-session command) --
+
+    def record_commands(self, sid: str) -> list[Command]:
+        key = self.key(sid)
+        return [("GET", key), ("PTTL", key)]
+
+    def record_of(
+        self, sid: str, raw: bytes | str | None, pttl: int, now: int
+    ) -> StoredSession | None:
+        """GET's and PTTL's answers as a record; None for a key that is gone.
+
+        PTTL is -1 for a key without expiry, -2 for no key.
+        """
+        if raw is None or pttl == -2:
+            return None
+        try:
+            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError:
+            raise SessionDecodeError(sid, "the value is not UTF-8 text") from None
+        return StoredSession(sid, text, None if pttl < 0 else now + pttl)
+
+    def put_command(self, record: StoredSession, now: int) -> Command | None:
+        """SET of the text as is, expiring when the record does (to the millisecond, so
+        that the remaining TTL survives a copy); None when it has expired already."""
+        key = self.key(record.sid)
+        if self.disable_ttl or record.expires_ms is None:
+            return ("SET", key, record.text)
+        remaining = record.expires_ms - now
+        if remaining <= 0:
+            return None
+        return ("SET", key, record.text, "PX", remaining)
+
+    @staticmethod
+    def eviction_finding(policy: str | None, maxmemory: int | None) -> Finding:
+        check = "eviction policy"
+        if policy is None:
+            return Finding(
+                "info", check, "CONFIG GET is not allowed here: check maxmemory-policy by hand"
+            )
+        if policy == "noeviction":
+            return Finding("ok", check, "maxmemory-policy is noeviction: sessions are not evicted")
+        if not maxmemory:
+            return Finding(
+                "warning",
+                check,
+                f"maxmemory-policy is {policy}; with maxmemory 0 (no limit) nothing is evicted "
+                "yet, but setting a limit would evict sessions",
+                "CONFIG SET maxmemory-policy noeviction (and in redis.conf)",
+            )
+        return Finding(
+            "error",
+            check,
+            f"maxmemory-policy is {policy} with maxmemory {maxmemory}: Redis may evict live "
+            "sessions (every session has a TTL, so volatile-* policies pick them too)",
+            "CONFIG SET maxmemory-policy noeviction (and in redis.conf), or keep sessions on a "
+            "Redis of their own",
+        )
+
+    def ttl_finding(self, total: int, without_ttl: list[str]) -> Finding:
+        check = "keys without TTL"
+        if self.disable_ttl:
+            return Finding(
+                "info",
+                check,
+                f"disable_ttl is set: {len(without_ttl)} of {total} "
+                f"keys under {self.prefix!r} have no TTL, as configured",
+            )
+        if not without_ttl:
+            return Finding("ok", check, f"all {total} keys under {self.prefix!r} have a TTL")
+        sample = ", ".join(without_ttl[:5])
+        return Finding(
+            "warning",
+            check,
+            f"{len(without_ttl)} of {total} keys under {self.prefix!r} have no TTL and never "
+            f"expire (e.g. {sample})",
+            "give each an expiry (EXPIRE key SECONDS), or remove them "
+            "(token-session rm SID); connect-redis always sets one unless disableTTL",
+        )
 
 
 def _batches(items: list[str]) -> Iterator[list[str]]:
@@ -723,3 +819,113 @@ class AsyncRedisStore:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+class RedisRecords:
+    """Record access to a :class:`RedisStore` (see :mod:`.records`), in SCAN order; the
+    cursor is SCAN's."""
+
+    def __init__(self, store: RedisStore) -> None:
+        self.store = store
+        self.codec = store.codec
+
+    def _pipeline(self, commands: list[Command]) -> list[Any]:
+        def run() -> list[Any]:
+            pipe = self.store.client.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)
+            results: list[Any] = pipe.execute(raise_on_error=False)
+            return results
+
+        return self.store._call("pipeline", run)  # type: ignore[no-any-return]
+
+    def _records(self, sids: list[str], failed: dict[str, str]) -> list[StoredSession]:
+        commands = [c for sid in sids for c in self.codec.record_commands(sid)]
+        answers = self._pipeline(commands)
+        now = self.codec.clock()
+        records = []
+        for index, sid in enumerate(sids):
+            raw, pttl = answers[2 * index], answers[2 * index + 1]
+            error = next((a for a in (raw, pttl) if isinstance(a, Exception)), None)
+            if error is not None:
+                failed[sid] = str(error)
+                continue
+            try:
+                record = self.codec.record_of(sid, raw, pttl, now)
+            except SessionDecodeError as exc:
+                failed[sid] = exc.reason
+                continue
+            if record is not None:
+                records.append(record)
+        return records
+
+    def page(self, cursor: str | None, limit: int) -> Page:
+        check_limit(limit)
+        position = int(cursor or 0)
+        keys: list[Any] = []
+        while True:  # SCAN may answer a step with no keys: go on until some or the end
+            position, found = self.store._call(
+                "SCAN",
+                self.store.client.scan,
+                position,
+                self.codec.match_pattern(),
+                limit,
+            )
+            keys += found
+            if keys or position == 0:
+                break
+        failed: dict[str, str] = {}
+        records = self._records([self.codec.sid_of(key) for key in _unique(keys)], failed)
+        return Page(records, None if position == 0 else str(position), failed)
+
+    def read(self, sid: str) -> StoredSession | None:
+        failed: dict[str, str] = {}
+        records = self._records([sid], failed)
+        if failed:
+            raise SessionDecodeError(sid, failed[sid])
+        return records[0] if records else None
+
+    def raw(self, sid: str) -> RawRecord | None:
+        raw, pttl = self._pipeline(self.codec.record_commands(sid))
+        if raw is None:
+            return None
+        text = raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else str(raw)
+        return RawRecord(text, {"key": self.codec.key(sid), "value": text, "pttl": pttl})
+
+    def write(self, records: Sequence[StoredSession]) -> WriteResult:
+        now = self.codec.clock()
+        result, planned = plan_writes(records, lambda r: self.codec.put_command(r, now))
+        if planned:
+            answers = self._pipeline([command for _, command in planned])
+            for (sid, _), answer in zip(planned, answers, strict=True):
+                if isinstance(answer, Exception):
+                    result.failed[sid] = str(answer)
+                else:
+                    result.written.append(sid)
+        return result
+
+    def delete(self, sid: str) -> bool:
+        return bool(self.store._run(self.codec.destroy_command(sid)))
+
+    def purge_expired(self) -> None:
+        return None  # Redis deletes expired keys itself
+
+    def doctor(self) -> list[Finding]:
+        from redis import exceptions
+
+        try:
+            policy = self.store.client.config_get("maxmemory-policy").get("maxmemory-policy")
+            maxmemory = int(self.store.client.config_get("maxmemory").get("maxmemory") or 0)
+        except exceptions.ResponseError:  # CONFIG renamed or refused (managed Redis)
+            policy, maxmemory = None, None
+        except Exception as exc:
+            raise self.store._errors.wrap(exc, "CONFIG GET") from exc
+        policy = _text(policy) if policy is not None else None
+        findings = [self.codec.eviction_finding(policy, maxmemory)]
+        keys = self.store._keys()
+        without_ttl: list[str] = []
+        for batch in _batches(keys):
+            answers = self._pipeline([("PTTL", key) for key in batch])
+            without_ttl += [k for k, ttl in zip(batch, answers, strict=True) if ttl == -1]
+        findings.append(self.codec.ttl_finding(len(keys), without_ttl))
+        return findings

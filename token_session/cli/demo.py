@@ -1,4 +1,4 @@
-"""The ``token-session`` command."""
+"""``token-session demo``, and the command as it is without the ``cli`` extra: demo only."""
 
 from __future__ import annotations
 
@@ -8,18 +8,18 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from . import __version__
-from .compat.jsjson import dumps
-from .errors import TokenSessionError
-from .session import TokenSession
-from .stores import from_url
+from .. import __version__
+from ..compat.jsjson import dumps
+from ..errors import TokenSessionError
+from ..session import TokenSession
+from ..stores import from_url
 
-__all__ = ["main"]
+__all__ = ["main_without_cli_extra", "run_demo"]
 
 log = logging.getLogger("token_session.cli")
 
 
-def _demo(store_url: str, ttl: float, out: TextIO) -> None:
+def run_demo(store_url: str, ttl: float, out: TextIO) -> None:
     store = from_url(store_url)
     with TokenSession(store) as tokens:
 
@@ -56,7 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="token-session",
         description="Sessions shared between Python and Node express-session stores.",
-        epilog="example: token-session demo --store memory://",
+        epilog="example: token-session demo --store memory://\n\n"
+        "ls, get, stats, rm, migrate, purge-expired and doctor need the cli extra:\n"
+        "  pip install 'token-session[cli]'",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
@@ -75,12 +78,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main_without_cli_extra(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
     try:
         if args.command == "demo":
-            _demo(args.store, args.ttl, sys.stdout)
+            run_demo(args.store, args.ttl, sys.stdout)
     except TokenSessionError as exc:
         print(f"token-session: error: {exc}", file=sys.stderr)
         return 1
