@@ -207,10 +207,10 @@ def commit_flow(
         yield ("destroy", sid)
     if session.destroyed:
         return []
-    send_cookie = _should_set_cookie(options, session)
-    # express-session touches (maxAge = originalMaxAge) before writing both the cookie and
-    # the session: res.end runs before the headers go out
+    # express-session touches (maxAge = originalMaxAge) before it decides on the cookie:
+    # res.end runs before the headers go out
     session.cookie.touch()
+    send_cookie = _should_set_cookie(options, session)
     headers: list[tuple[str, str]] = []
     if send_cookie:
         if options.token_header is not None:
