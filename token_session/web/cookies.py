@@ -11,6 +11,7 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import quote
 
+from ..compat.jsjson import js_number
 from ..errors import InvalidArgumentError
 
 __all__ = ["decode_uri_component", "encode_uri_component", "parse_cookies", "serialize"]
@@ -130,11 +131,14 @@ def serialize(name: str, value: str, options: Mapping[str, Any] | None = None) -
         return text
     max_age = options.get("maxAge")
     if max_age is not None:
-        if isinstance(max_age, bool) or not isinstance(max_age, (int, float)):
+        # Math.floor(true) is 1; a number beyond 2**53 is the double JS holds
+        try:
+            floored = float(math.floor(max_age))
+        except (TypeError, ValueError, OverflowError):
+            floored = math.nan
+        if not math.isfinite(floored):
             raise InvalidArgumentError("option maxAge is invalid")
-        if not math.isfinite(max_age):
-            raise InvalidArgumentError("option maxAge is invalid")
-        text += f"; Max-Age={math.floor(max_age)}"
+        text += "; Max-Age=" + js_number(floored)
     domain = options.get("domain")
     if js_truthy(domain):
         if not isinstance(domain, str) or not _DOMAIN.match(domain):
