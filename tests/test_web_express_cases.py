@@ -24,6 +24,7 @@ from token_session.web.asgi import SessionMiddleware as AsgiSessionMiddleware
 from token_session.web.wsgi import SessionMiddleware as WsgiSessionMiddleware
 
 from .node import ensure_node_project
+from .web_apps import snake_options
 
 pytestmark = pytest.mark.node
 
@@ -235,18 +236,10 @@ def express_answers() -> dict[str, dict[str, Any]]:
     return dict(zip(CASES, json.loads(result.stdout), strict=True))
 
 
-_SNAKE = {
-    "saveUninitialized": "save_uninitialized",
-    "maxAge": "max_age",
-    "httpOnly": "http_only",
-    "sameSite": "same_site",
-}
-
-
 def python_options(case: dict[str, Any]) -> dict[str, Any]:
     """The case's express-session options as SessionOptions keywords."""
-    options = {_SNAKE.get(key, key): value for key, value in case["options"].items()}
-    cookie = {_SNAKE.get(key, key): value for key, value in options.pop("cookie", {}).items()}
+    options = snake_options(case["options"])
+    cookie = options.pop("cookie", {})
     if "expires" in cookie:
         cookie["expires"] = datetime.fromtimestamp(cookie["expires"] / 1000, timezone.utc)
     counter = itertools.count(1)

@@ -15,7 +15,22 @@ from token_session.stores import AsyncStore, Store
 
 from .node import NodeUnavailableError, ensure_node_project
 
-# express-session's options, as Express and as Python spell them
+_SNAKE = {
+    "saveUninitialized": "save_uninitialized",
+    "maxAge": "max_age",
+    "httpOnly": "http_only",
+    "sameSite": "same_site",
+}
+
+
+def snake_options(options: dict[str, Any]) -> dict[str, Any]:
+    """express-session's options (cookie options included) as SessionOptions keywords."""
+    snake = {_SNAKE.get(key, key): value for key, value in options.items()}
+    if "cookie" in snake:
+        snake["cookie"] = {_SNAKE.get(key, key): value for key, value in snake["cookie"].items()}
+    return snake
+
+
 EXPRESS_OPTIONS: dict[str, Any] = {
     "secret": ["new secret", "old secret"],
     "resave": False,
@@ -23,13 +38,7 @@ EXPRESS_OPTIONS: dict[str, Any] = {
     "rolling": True,
     "cookie": {"maxAge": 60_000, "sameSite": "lax", "priority": "high"},
 }
-PYTHON_OPTIONS: dict[str, Any] = {
-    "secret": ["new secret", "old secret"],
-    "resave": False,
-    "save_uninitialized": False,
-    "rolling": True,
-    "cookie": {"max_age": 60_000, "same_site": "lax", "priority": "high"},
-}
+PYTHON_OPTIONS = snake_options(EXPRESS_OPTIONS)
 
 
 def _view(app: str, session: Any) -> dict[str, Any]:

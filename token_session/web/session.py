@@ -14,7 +14,7 @@ from ..stores.base import Session
 if TYPE_CHECKING:
     from .core import Request
 
-__all__ = ["ExpressSession", "session_hash"]
+__all__ = ["RESERVED_KEYS", "ExpressSession", "session_hash"]
 
 # Names `new Session(req, data)` skips when it copies stored data (`if (!(prop in this))`):
 # its own id and req, its methods, and Object.prototype's. Node never loads these keys.
