@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -167,11 +169,24 @@ def test_data_json_cannot_carry_is_refused_at_commit() -> None:
         {"secret": SECRET, "cookie": {"max_age": "soon"}},
         {"secret": SECRET, "name": "bad name"},
         {"secret": SECRET, "genid": "x"},
+        {"secret": SECRET, "cookie": {"priority": "urgent"}},
+        {"secret": SECRET, "cookie": {"domain": "a..b"}},
+        {"secret": SECRET, "cookie": {"same_site": "sometimes"}},
     ],
 )
 def test_bad_options_are_refused(options: dict[str, Any]) -> None:
     with pytest.raises(InvalidArgumentError):
         SessionOptions(**options)
+
+
+def test_the_web_package_needs_no_framework() -> None:
+    blocked = "; ".join(f"sys.modules[{name!r}] = None" for name in ("flask", "starlette"))
+    code = f"import sys; {blocked}; import token_session.web.asgi, token_session.web.wsgi"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    failed = subprocess.run(
+        [sys.executable, "-c", f"{code}, token_session.web.flask"], capture_output=True
+    )
+    assert failed.returncode != 0  # the Flask adapter, and only it, imports Flask
 
 
 # -- token mode -----------------------------------------------------------------------------

@@ -88,7 +88,6 @@ class SessionOptions:
         unknown = set(cookie) - _COOKIE_OPTIONS
         if unknown:
             raise InvalidArgumentError(f"unknown cookie option(s): {', '.join(sorted(unknown))}")
-        serialize(name, "")  # the name must be a cookie name even in token mode
         self.secrets = secrets
         self.name = name
         self.resave = resave
@@ -101,7 +100,8 @@ class SessionOptions:
         self.token_response_header = token_response_header
         self.clock = clock
         try:
-            self.new_cookie(False)
+            for secure in (False, True):  # what serialize would refuse fails here, not later
+                serialize(name, "", self.new_cookie(secure).to_json())
         except TypeError as exc:
             raise InvalidArgumentError(f"bad cookie option: {exc}") from None
 
