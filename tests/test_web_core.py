@@ -139,9 +139,10 @@ def test_a_destroyed_session_takes_no_writes_until_regenerated() -> None:
     assert session.take_destroyed() == [first]
 
 
-def test_a_stored_record_without_cookie_fails_the_request() -> None:
+@pytest.mark.parametrize("cookie", [5, None, {"maxAge": "soon"}])
+def test_a_stored_record_without_a_cookie_object_fails_the_request(cookie: Any) -> None:
     store = MemoryStore()
-    store.set("plain", {"user": "ada", "cookie": 5})
+    store.set("plain", {"user": "ada", "cookie": cookie})
     options = SessionOptions(secret=SECRET)
     request = Request("/", {"cookie": "connect.sid=" + encode_cookie_value("plain", SECRET)})
     with pytest.raises(SessionDecodeError):

@@ -43,6 +43,7 @@ RESERVED_KEYS = frozenset(
     }
 )
 _COOKIE = "cookie"
+_NOT_DATA = RESERVED_KEYS | {_COOKIE}
 
 
 def session_hash(data: Mapping[str, Any]) -> str:
@@ -100,13 +101,15 @@ class ExpressSession(dict[str, Any]):
         if not isinstance(cookie, Mapping):
             # express-session fails the request on such a record (sess.cookie.expires throws)
             raise SessionDecodeError(sid, "the session has no cookie object")
+        try:
+            self.cookie = Cookie.from_json(cookie, clock=clock)
+        except TypeError as exc:  # new Cookie() throws on these too
+            raise SessionDecodeError(sid, f"bad cookie: {exc}") from None
         self.id = sid
-        self.cookie = Cookie.from_json(cookie, clock=clock)
         self.is_new = False
-        keys = list(stored)
         super().clear()
-        super().update((k, v) for k, v in stored.items() if k not in RESERVED_KEYS | {_COOKIE})
-        self._order = [k for k in keys if k not in RESERVED_KEYS]
+        super().update((k, v) for k, v in stored.items() if k not in _NOT_DATA)
+        self._order = [key for key in stored if key not in RESERVED_KEYS]
         self.original_id = sid
         # hashed from the stored object, reserved keys included, as inflate() does
         self.original_hash = session_hash(stored)
