@@ -49,7 +49,8 @@ class SessionMiddleware:
         self.options = SessionOptions(**options)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
+        # express-session leaves a request that already has a session alone
+        if scope["type"] not in ("http", "websocket") or "session" in scope:
             await self.app(scope, receive, send)
             return
         session = await arun(self.store, load_flow(self.options, asgi_request(scope)))

@@ -47,6 +47,8 @@ class SessionMiddleware:
         self.options = SessionOptions(**options)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if self.environ_key in environ:  # an outer middleware gave it a session already
+            return self.app(environ, start_response)
         session = run(self.store, load_flow(self.options, wsgi_request(environ)))
         if session is None:
             return self.app(environ, start_response)
