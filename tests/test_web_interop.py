@@ -180,10 +180,6 @@ def login(client: httpx.Client, server: Server, user: str) -> str:
     return jar_sid(client)
 
 
-def both(express: Server, python: Server) -> list[Server]:
-    return [express, python]
-
-
 @pytest.mark.parametrize("first", ["express", "python"])
 def test_a_login_and_a_cart_are_shared(
     client: httpx.Client, express: Server, python: Server, store: Store, first: str
@@ -193,14 +189,14 @@ def test_a_login_and_a_cart_are_shared(
     assert me(client, other)["user"] == "ada"
     post(client, other, "/cart", item="apple")
     post(client, one, "/cart", item="pear")
-    for server in both(express, python):
+    for server in (express, python):
         assert me(client, server)["cart"] == ["apple", "pear"]
     stored = store.get(before)
     assert stored is not None and list(stored) == ["cookie", "user", "cart"]
     # login regenerates: a second login on the other app moves the session to a new id
     after = login(client, other, "grace")
     assert after != before and store.get(before) is None
-    assert [me(client, server)["user"] for server in both(express, python)] == ["grace"] * 2
+    assert [me(client, server)["user"] for server in (express, python)] == ["grace"] * 2
 
 
 def _expires(header: str) -> str:
@@ -251,7 +247,7 @@ def test_logout_on_either_ends_it_on_both(
     response = post(client, express if where == "express" else python, "/logout")
     assert "set-cookie" not in response.headers  # express-session sends none on destroy
     assert store.get(sid) is None
-    for server in both(express, python):
+    for server in (express, python):
         assert me(client, server)["user"] is None
     assert store.get(sid) is None  # nothing was saved for the anonymous visits
 
@@ -269,19 +265,19 @@ def test_a_forged_or_tampered_cookie_is_rejected_by_both(
         "s%3A" + sid,  # no signature
     ]
     for forged in forgeries:
-        for server in both(express, python):
+        for server in (express, python):
             put_cookie(client, forged)
             response = client.get(server.url + "/me")
             assert response.json()["user"] is None, (forged, server.url)
             assert "set-cookie" not in response.headers  # uninitialized: not saved, no cookie
     put_cookie(client, genuine)
-    assert [me(client, server)["user"] for server in both(express, python)] == ["ada"] * 2
+    assert [me(client, server)["user"] for server in (express, python)] == ["ada"] * 2
 
 
 def test_secret_rotation_across_both(client: httpx.Client, express: Server, python: Server) -> None:
     sid = login(client, python, "ada")
     assert jar_sid(client, [SECRETS[0]]) == sid  # the first secret signs
-    for server in both(express, python):
+    for server in (express, python):
         put_cookie(client, encode_cookie_value(sid, SECRETS[1]))  # signed before the rotation
         assert me(client, server)["user"] == "ada"
         # the rolling cookie that comes back is signed with the current secret
