@@ -20,7 +20,7 @@ from token_session.compat import Cookie, dumps, js_iso, loads
 from token_session.stores import RedisStore
 
 from .node import NodeStore, NodeStoreDriver
-from .redis_servers import redis_cluster
+from .redis_servers import prefixed_client, redis_cluster
 from .strategies import express_sessions, plain_sessions
 
 token_sessions = plain_sessions.map(lambda data: {**data, "cookie": {"maxAge": 0}})
@@ -33,11 +33,8 @@ def prefix() -> str:
 
 @pytest.fixture(scope="module")
 def client(redis_url: str, prefix: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    for key in client.scan_iter(match=prefix + "*"):
-        client.delete(key)
-    client.close()
+    with prefixed_client(redis_url, prefix) as opened:
+        yield opened
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from token_session.compat import decode_cookie_value, encode_cookie_value
 from token_session.stores import AsyncStore, Store, async_from_url, from_url
 
 from .backends import mysql_connect_args
+from .redis_servers import prefixed_client
 from .web_apps import (
     PYTHON_OPTIONS,
     ExpressServer,
@@ -44,21 +45,16 @@ class Backend:
 
 
 def _redis(request: pytest.FixtureRequest) -> Iterator[Backend]:
-    import redis
-
     url = request.getfixturevalue("redis_url")
     prefix = f"web-{uuid.uuid4().hex[:8]}:"
-    client = redis.Redis.from_url(url)
-    yield Backend(
-        "connect-redis-9",
-        {"url": url, "prefix": prefix},
-        lambda: from_url(url, prefix=prefix),
-        lambda: async_from_url(url, prefix=prefix),
-        lambda sid: time.time() * 1000 + client.pttl(prefix + sid),
-    )
-    for key in client.scan_iter(match=prefix + "*"):
-        client.delete(key)
-    client.close()
+    with prefixed_client(url, prefix) as client:
+        yield Backend(
+            "connect-redis-9",
+            {"url": url, "prefix": prefix},
+            lambda: from_url(url, prefix=prefix),
+            lambda: async_from_url(url, prefix=prefix),
+            lambda sid: time.time() * 1000 + client.pttl(prefix + sid),
+        )
 
 
 def _mysql(request: pytest.FixtureRequest) -> Iterator[Backend]:

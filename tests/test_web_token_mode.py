@@ -17,6 +17,7 @@ from token_session.stores import RedisStore
 from token_session.web.wsgi import SessionMiddleware
 
 from .node import NodeStore, NodeStoreDriver
+from .redis_servers import prefixed_client
 
 pytestmark = pytest.mark.node
 
@@ -35,11 +36,8 @@ def node_store(node_stores: NodeStoreDriver, redis_url: str, prefix: str) -> Ite
 
 @pytest.fixture(scope="module")
 def keys(redis_url: str, prefix: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    for key in client.scan_iter(match=prefix + "*"):
-        client.delete(key)
-    client.close()
+    with prefixed_client(redis_url, prefix) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")
