@@ -22,6 +22,7 @@ from token_session.flows import run
 from token_session.stores import AsyncMemoryStore, MemoryStore
 from token_session.web import ExpressSession, Request, SessionOptions, commit_flow, load_flow
 from token_session.web.asgi import SessionMiddleware as AsgiSessionMiddleware
+from token_session.web.asgi import session_of
 from token_session.web.cookies import decode_uri_component, parse_cookies, serialize
 from token_session.web.wsgi import SessionMiddleware as WsgiSessionMiddleware
 
@@ -303,6 +304,8 @@ def test_a_request_that_has_a_session_is_left_alone() -> None:
     scope = {"type": "http", "path": "/", "headers": [], "session": outer}
     asyncio.run(middleware(scope, None, None))  # type: ignore[arg-type]
     assert seen == [outer] and asyncio.run(store.length()) == 0
+    with pytest.raises(TokenSessionError, match="no express-session"):
+        session_of(scope)
 
 
 def test_store_calls_are_logged(caplog: pytest.LogCaptureFixture) -> None:

@@ -48,7 +48,7 @@ def _view(app: str, session: Any) -> dict[str, Any]:
 def fastapi_app(store: AsyncStore) -> Any:
     from fastapi import FastAPI, Request
 
-    from token_session.web.asgi import SessionMiddleware
+    from token_session.web.asgi import SessionMiddleware, session_of
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,7 +64,7 @@ def fastapi_app(store: AsyncStore) -> Any:
 
     @app.post("/login")
     async def login(request: Request, user: str) -> dict[str, Any]:
-        request.session.regenerate()  # type: ignore[attr-defined]
+        session_of(request).regenerate()
         request.session["user"] = user
         return _view("fastapi", request.session)
 
@@ -75,7 +75,7 @@ def fastapi_app(store: AsyncStore) -> Any:
 
     @app.post("/logout")
     async def logout(request: Request) -> dict[str, Any]:
-        request.session.destroy()  # type: ignore[attr-defined]
+        session_of(request).destroy()
         return {"app": "fastapi", "user": None}
 
     return app

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 
 from token_session.stores import async_from_url
-from token_session.web.asgi import SessionMiddleware
+from token_session.web.asgi import SessionMiddleware, session_of
 
 # the Redis, key prefix and secret the Express app uses
 store = async_from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), prefix="sess:")
@@ -56,5 +56,5 @@ async def add_to_cart(request: Request, item: str) -> dict[str, Any]:
 
 @app.post("/logout")
 async def logout(request: Request) -> dict[str, Any]:
-    request.session.destroy()
+    session_of(request).destroy()
     return {"app": "fastapi", "user": None}

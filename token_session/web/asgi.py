@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from ..errors import TokenSessionError
 from ..flows import arun
 from ..stores import AsyncStore, async_from_url
 from .core import Request, SessionOptions, commit_flow, load_flow
+from .session import ExpressSession
 
-__all__ = ["SessionMiddleware", "asgi_request"]
+__all__ = ["SessionMiddleware", "asgi_request", "session_of"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -31,6 +33,19 @@ def asgi_request(scope: Scope) -> Request:
     raw_path = scope.get("raw_path")
     path = raw_path.decode("latin-1") if raw_path else scope.get("path", "/")
     return Request(path, headers, scope.get("scheme") in ("https", "wss"))
+
+
+def session_of(request: Any) -> ExpressSession:
+    """The :class:`ExpressSession` of a Starlette/FastAPI ``request`` (or an ASGI scope),
+    typed as such: ``session_of(request).regenerate()``."""
+    scope = getattr(request, "scope", request)
+    session = scope.get("session")
+    if not isinstance(session, ExpressSession):
+        raise TokenSessionError(
+            "no express-session here: SessionMiddleware is not installed, or the path is "
+            "outside the cookie's path"
+        )
+    return session
 
 
 class SessionMiddleware:
