@@ -249,6 +249,30 @@ def test_wsgi_outside_the_cookie_path_has_no_session() -> None:
     assert seen == [False, True] and store.length() == 1
 
 
+def test_flask_outside_the_cookie_path_gets_flask_null_session() -> None:
+    from flask import Flask, session
+
+    from token_session.web.flask import ExpressSessionInterface, FlaskExpressSession
+
+    app = Flask(__name__)
+    store = MemoryStore()
+    app.session_interface = ExpressSessionInterface(store, secret=SECRET, cookie={"path": "/app"})
+
+    @app.get("/<path:where>")
+    def visit(where: str) -> str:
+        if not isinstance(session._get_current_object(), FlaskExpressSession):  # type: ignore[attr-defined]
+            return "null session"
+        session["where"] = where
+        return (session.new and "new") or "old"
+
+    client = app.test_client()
+    assert client.get("/other").text == "null session"
+    response = client.get("/app/x")
+    assert response.text == "new" and response.headers["Set-Cookie"].startswith("connect.sid=s%3A")
+    [stored] = store.all().values()
+    assert stored["where"] == "app/x"
+
+
 def test_asgi_passes_lifespan_and_gives_websockets_the_session_to_read() -> None:
     store = AsyncMemoryStore()
     asyncio.run(store.set("s1", {"cookie": {"originalMaxAge": None}, "user": "ada"}))
