@@ -12,6 +12,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import redis
+
 from .backends import port_open
 
 
@@ -163,3 +165,15 @@ def redis_cluster(primaries: int = 3) -> Iterator[list[int]]:
         finally:
             for server in servers:
                 server.stop()
+
+
+@contextlib.contextmanager
+def prefixed_client(url: str, prefix: str) -> Iterator[redis.Redis]:
+    """A client of the Redis at ``url``; the keys under ``prefix`` are deleted afterwards."""
+    client = redis.Redis.from_url(url)
+    try:
+        yield client
+    finally:
+        for key in client.scan_iter(match=prefix + "*"):
+            client.delete(key)
+        client.close()

@@ -8,6 +8,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from token_session.compat import Cookie
+from token_session.web.session import RESERVED_KEYS
 
 # any code point, and often the ones JSON writers disagree on: lone or paired surrogates
 # (a JS string can hold either), controls, quotes, DEL, line separators, astral characters
@@ -264,29 +265,7 @@ edge_texts = [
 
 # Keys express-session's Session constructor skips (`prop in this`): its own methods and
 # properties and Object.prototype's. Sessions that pass through express-session never hold them.
-SESSION_OWN = {
-    "id",
-    "req",
-    "touch",
-    "resetMaxAge",
-    "save",
-    "reload",
-    "destroy",
-    "regenerate",
-    "cookie",
-    "constructor",
-    "toString",
-    "toLocaleString",
-    "valueOf",
-    "hasOwnProperty",
-    "isPrototypeOf",
-    "propertyIsEnumerable",
-    "__proto__",
-    "__defineGetter__",
-    "__defineSetter__",
-    "__lookupGetter__",
-    "__lookupSetter__",
-}
+SESSION_OWN = RESERVED_KEYS | {"cookie"}
 
 cookies = st.builds(
     lambda max_age, secure, same_site: Cookie(

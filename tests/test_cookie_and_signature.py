@@ -221,3 +221,11 @@ def test_expires_ms_reads_cookie_expires_as_node_stores_do(node: NodeOracle, exp
 @pytest.mark.parametrize("falsy", [math.nan, 0.0, -0.0, "", None, False])
 def test_expires_ms_takes_js_falsy_values_as_no_expiry(falsy: Any) -> None:
     assert expires_ms({"cookie": {"expires": falsy}}) is None
+
+
+def test_a_stored_cookie_without_original_max_age_touches_to_undefined() -> None:
+    # token-session's records hold cookie {maxAge: 0}: express-session revives them with
+    # originalMaxAge undefined, and a touch leaves neither originalMaxAge nor expires
+    cookie = Cookie.from_json({"maxAge": 0}, clock=lambda: NOW)
+    assert cookie.touch().to_json() == {"httpOnly": True, "path": "/"}
+    assert cookie.expires is None

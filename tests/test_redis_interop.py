@@ -19,7 +19,7 @@ from token_session.stores import RedisStore
 
 from .hammer import hammer_with_node
 from .node import NodeStore, NodeStoreDriver
-from .redis_servers import redis_cluster
+from .redis_servers import prefixed_client, redis_cluster
 from .strategies import express_sessions, plain_sessions
 
 token_sessions = plain_sessions.map(lambda data: {**data, "cookie": {"maxAge": 0}})
@@ -32,11 +32,8 @@ def prefix() -> str:
 
 @pytest.fixture(scope="module")
 def client(redis_url: str, prefix: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    for key in client.scan_iter(match=prefix + "*"):
-        client.delete(key)
-    client.close()
+    with prefixed_client(redis_url, prefix) as opened:
+        yield opened
 
 
 @pytest.fixture(scope="module")

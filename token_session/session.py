@@ -8,13 +8,14 @@ returns its result (sans-I/O). :class:`TokenSession` runs them against a blockin
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from .compat.cookie import Cookie, from_ms, now_ms
 from .compat.jsjson import js_iso, js_truthy
 from .compat.sid import generate_sid
-from .errors import InvalidArgumentError, SessionNotFoundError, TokenSessionError
+from .errors import InvalidArgumentError, SessionNotFoundError
+from .flows import Flow, arun, run
 from .stores.base import AsyncStore, Session, Store, check_sid
 from .stores.memory import AsyncMemoryStore, MemoryStore
 
@@ -28,9 +29,6 @@ __all__ = [
 
 T = TypeVar("T")
 S = TypeVar("S", Store, AsyncStore)
-# A store call: (method name, *arguments); the flow is sent back what the method returned.
-StoreCall = tuple[Any, ...]
-Flow = Generator[StoreCall, Any, T]
 
 # What token-session 1.0.0 gives its default session-memory-store.
 DEFAULT_EXPIRES = 1800
@@ -204,18 +202,7 @@ class TokenSession(_TokenSessionBase[Store]):
         return MemoryStore(expires=DEFAULT_EXPIRES, checkperiod=DEFAULT_CHECKPERIOD)
 
     def _run(self, flow: Flow[T]) -> T:
-        try:
-            call = next(flow)
-            while True:
-                try:
-                    answer = getattr(self.store, call[0])(*call[1:])
-                except TokenSessionError as exc:
-                    call = flow.throw(exc)  # the flow may handle it
-                else:
-                    call = flow.send(answer)
-        except StopIteration as done:
-            result: T = done.value
-            return result
+        return run(self.store, flow)
 
     def new(self, data: Mapping[str, Any]) -> NewSession:
         """Store ``data`` under a new id with the store's default TTL; returns (sid, data)."""
@@ -278,19 +265,7 @@ class AsyncTokenSession(_TokenSessionBase[AsyncStore]):
         return AsyncMemoryStore(expires=DEFAULT_EXPIRES, checkperiod=DEFAULT_CHECKPERIOD)
 
     async def _run(self, flow: Flow[T]) -> T:
-        try:
-            call = next(flow)
-            while True:
-                pending: Awaitable[Any] = getattr(self.store, call[0])(*call[1:])
-                try:
-                    answer = await pending
-                except TokenSessionError as exc:
-                    call = flow.throw(exc)
-                else:
-                    call = flow.send(answer)
-        except StopIteration as done:
-            result: T = done.value
-            return result
+        return await arun(self.store, flow)
 
     async def new(self, data: Mapping[str, Any]) -> NewSession:
         return await self._run(new_flow(self._new_sid(), data_to_store(data)))

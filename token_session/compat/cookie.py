@@ -223,9 +223,12 @@ class Cookie:
     @classmethod
     def from_json(cls, data: Mapping[str, Any], *, clock: Callable[[], int] = now_ms) -> Cookie:
         """A stored cookie as express-session's ``Store#createSession`` revives it."""
-        original_max_age = data.get("originalMaxAge")
         cookie = cls.from_options(data, clock=clock)
-        cookie._fields["originalMaxAge"] = original_max_age
+        # `sess.cookie.originalMaxAge = originalMaxAge`: undefined when the record has none
+        if "originalMaxAge" in data:
+            cookie._fields["originalMaxAge"] = data["originalMaxAge"]
+        else:
+            cookie._fields.pop("originalMaxAge", None)
         return cookie
 
     def _init(self, options: dict[str, Any], clock: Callable[[], int]) -> None:
@@ -288,6 +291,10 @@ class Cookie:
 
     def touch(self) -> Cookie:
         """express-session's ``Session#resetMaxAge``: ``maxAge = originalMaxAge``."""
+        if "originalMaxAge" not in self._fields:
+            # maxAge = undefined: expires and then originalMaxAge become undefined too
+            self._fields.pop("expires", None)
+            return self
         self.max_age = self.original_max_age
         return self
 
