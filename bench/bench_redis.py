@@ -3,7 +3,7 @@ AsyncRedisStore (64 in flight), raw redis-py sending the same commands (both way
 Node's connect-redis 9.0.0 (sequential and 64 in flight), for get, set, touch and get+touch.
 
     python bench/bench_redis.py [--url redis://127.0.0.1:6379/0] [--parser hiredis|python]
-                                [-n 5000] [--rounds 3]
+                                [--loop asyncio|uvloop] [-n 5000] [--rounds 3]
 
 Absolute numbers drift with the machine; the ratios printed at the end are what counts.
 """
@@ -113,6 +113,7 @@ def main() -> int:
     )
     parser.add_argument("--url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--parser", choices=("hiredis", "python"), default="hiredis")
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     parser.add_argument("-n", type=int, default=5000, help="operations per measurement")
     parser.add_argument("--rounds", type=int, default=3, help="median of this many rounds")
     args = parser.parse_args()
@@ -121,9 +122,15 @@ def main() -> int:
 
         if not HIREDIS_AVAILABLE:
             sys.exit("hiredis is not installed: pip install hiredis, or use --parser python")
-    table = asyncio.run(run(args.url, args.parser, args.n, args.rounds))
+    if args.loop == "uvloop":
+        import uvloop
+
+        table = uvloop.run(run(args.url, args.parser, args.n, args.rounds))
+    else:
+        table = asyncio.run(run(args.url, args.parser, args.n, args.rounds))
     report(
-        f"Redis, parser={args.parser}, n={args.n}, median of {args.rounds} rounds",
+        f"Redis, parser={args.parser}, loop={args.loop}, n={args.n}, "
+        f"median of {args.rounds} rounds",
         table,
         ["ours/raw >= 0.85", "ours/node >= 1", "ours@64/node@64 >= 1", "ours@64/raw@64"],
     )

@@ -5,6 +5,7 @@ answering, goes away, or sends an error."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import ssl
@@ -178,3 +179,52 @@ def test_python_reader_reads_as_hiredis_does(stream: list[bytes], chunk: int) ->
         return value
 
     assert [plain(r) for r in got] == [plain(r) for r in expected]
+
+
+async def test_a_command_that_cannot_be_written_fails_alone(redis_url: str) -> None:
+    class LoneSurrogates:
+        @staticmethod
+        def stringify(session: object) -> str:
+            return "\ud800" if session == {"bad": True} else json.dumps(session)
+
+        @staticmethod
+        def parse(text: str) -> object:
+            return json.loads(text)
+
+    prefix = f"lean-{uuid.uuid4().hex[:8]}:"
+    async with AsyncRedisStore.from_url(
+        redis_url, prefix=prefix, serializer=LoneSurrogates
+    ) as store:
+        results = await asyncio.gather(
+            store.set("a", {"n": 1}),
+            store.set("b", {"bad": True}),
+            store.set("c", {"n": 3}),
+            return_exceptions=True,
+        )
+        assert results[0] is None and results[2] is None
+        assert isinstance(results[1], TokenSessionError)
+        # the replies still reach their own callers
+        assert await asyncio.gather(store.get("a"), store.get("c")) == [{"n": 1}, {"n": 3}]
+        await store.clear()
+
+
+def test_on_uvloop(redis_url: str) -> None:
+    import uvloop
+
+    async def main() -> None:
+        prefix = f"lean-{uuid.uuid4().hex[:8]}:"
+        async with AsyncRedisStore.from_url(redis_url, prefix=prefix) as store:
+            await asyncio.gather(*(store.set(f"s{i}", {"i": i}) for i in range(100)))
+            assert await store.get("s42") == {"i": 42}
+            await store.clear()
+        with lone_redis() as server:
+            store = AsyncRedisStore.from_url(server.url, socket_timeout=1.0)
+            await store.set("a", {"n": 1})
+            server.stop()
+            with pytest.raises(BackendUnavailableError):
+                await store.get("a")
+            server.start()
+            assert await store.get("a") is None  # a new, empty server
+            await store.close()
+
+    uvloop.run(main())

@@ -165,7 +165,9 @@ def test_glob_characters_in_the_prefix_match_only_our_keys(
         client.delete(prefix + "s1xyz:b")
 
 
-@pytest.mark.parametrize("sid", [None, 1, b"sid", ["a"], {"$gt": ""}, "", "x" * 300])
+@pytest.mark.parametrize(
+    "sid", [None, 1, b"sid", ["a"], {"$gt": ""}, "", "x" * 300, "ab\ud800", "\udfff"]
+)
 def test_bad_sid_raises_before_any_command(
     store: RedisStore, client: redis.Redis, prefix: str, sid: Any
 ) -> None:

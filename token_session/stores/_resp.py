@@ -218,21 +218,33 @@ class _Protocol(asyncio.Protocol):
         self.owner = owner
         self.reader = reader
         self.waiters: collections.deque[Waiter] = collections.deque()
-        self.transport: asyncio.Transport | None = None
+        # a write-capable transport; uvloop's are not asyncio.Transport instances
+        self.transport: Any = None
         self.timer: asyncio.TimerHandle | None = None
         self.lost = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
         self.transport = transport
 
     def write(self, batch: list[Waiter]) -> None:
-        assert self.transport is not None
         owner = self.owner
+        encoding = owner.encoding, owner.encoding_errors
+        try:
+            data = resp((command for command, _, _ in batch), *encoding)
+        except (UnicodeError, TypeError):  # some command cannot be sent: fail it alone
+            sendable = []
+            for waiter in batch:
+                try:
+                    resp((waiter[0],), *encoding)
+                except (UnicodeError, TypeError) as exc:
+                    owner.fail(waiter[0], waiter[1], exc)
+                else:
+                    sendable.append(waiter)
+            batch = sendable
+            data = resp((command for command, _, _ in batch), *encoding)
+        # a waiter only for what is written: the replies are matched to them in order
         self.waiters.extend(batch)
-        self.transport.write(
-            resp((command for command, _, _ in batch), owner.encoding, owner.encoding_errors)
-        )
+        self.transport.write(data)
         if self.timer is None and owner.timeout:
             self.timer = owner.loop.call_later(owner.timeout, self._timed_out)
 

@@ -35,6 +35,12 @@ def check_sid(sid: object) -> str:
         raise InvalidArgumentError("session id must not be empty")
     if len(sid) > MAX_SID_LENGTH:
         raise InvalidArgumentError(f"session id is longer than {MAX_SID_LENGTH} characters")
+    if not sid.isascii():
+        try:
+            sid.encode("utf-8")
+        except UnicodeEncodeError:
+            # Node would write U+FFFD in its place: the two sides would name different records
+            raise InvalidArgumentError("session id holds a lone surrogate") from None
     return sid
 
 

@@ -316,11 +316,6 @@ class MySQLStoreCore:
             raise InvalidArgumentError(
                 f"session id is longer than the {SID_COLUMN_LENGTH} characters the column holds"
             )
-        if not sid.isascii():
-            try:
-                sid.encode("utf-8")
-            except UnicodeEncodeError:
-                raise InvalidArgumentError("session id holds a lone surrogate") from None
         return sid
 
     # flows
