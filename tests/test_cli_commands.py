@@ -287,3 +287,5 @@ def test_demo_needs_only_the_base_install() -> None:
     assert demo.returncode == 0 and "sessions left: 0" in demo.stdout
     other = subprocess.run([sys.executable, "-c", script, "--help"], capture_output=True, text=True)
     assert "token-session[cli]" in other.stdout
+    ls = subprocess.run([sys.executable, "-c", script, "ls"], capture_output=True, text=True)
+    assert ls.returncode == 2 and "ls needs the cli extra" in ls.stderr

@@ -78,8 +78,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+_NEED_CLI_EXTRA = ("ls", "get", "stats", "rm", "migrate", "purge-expired", "doctor")
+
+
 def main_without_cli_extra(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    command = next((word for word in words if not word.startswith("-")), None)
+    if command in _NEED_CLI_EXTRA:
+        print(
+            f"token-session: error: {command} needs the cli extra: "
+            "pip install 'token-session[cli]'",
+            file=sys.stderr,
+        )
+        return 2
+    args = _parser().parse_args(words)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
     try:
         if args.command == "demo":
