@@ -25,6 +25,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from token_session import BackendUnavailableError, TokenSessionError
 from token_session.stores import AsyncRedisStore
+from token_session.stores._redis_senders import ConnectionPipeline
 from token_session.stores._resp import PythonReader, ReplyError, lean_settings
 
 from .redis_servers import lone_redis
@@ -228,3 +229,23 @@ def test_on_uvloop(redis_url: str) -> None:
             await store.close()
 
     uvloop.run(main())
+
+
+async def test_where_it_cannot_serve_one_of_the_clients_connections_does(redis_url: str) -> None:
+    client = redis.asyncio.Redis.from_url(redis_url, protocol=3)  # RESP3: not for the lean one
+    store = AsyncRedisStore(client, prefix=f"lean-{uuid.uuid4().hex[:8]}:")
+    assert store._lean is None and isinstance(store._run, ConnectionPipeline)
+    client_sync = redis.Redis.from_url(redis_url)
+    client_sync.hset(store.codec.prefix + "h", "a", "b")
+    await store.set("ok", {"n": 1})
+    task = asyncio.ensure_future(store.get("ok"))
+    results = await asyncio.gather(
+        store.get("ok"), store.get("h"), store.get("none"), return_exceptions=True
+    )
+    task.cancel()
+    assert results[0] == {"n": 1} and results[2] is None
+    assert isinstance(results[1], TokenSessionError) and "WRONGTYPE" in str(results[1])
+    assert await store.get("ok") == {"n": 1}
+    await store.clear()
+    client_sync.close()
+    await client.aclose()
