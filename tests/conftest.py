@@ -142,7 +142,8 @@ def store_urls(redis_url: str, mysql_url: str, mongo_url: str) -> Iterator[dict[
         yield urls
     finally:
         client = redis.Redis.from_url(redis_url)
-        for key in client.scan_iter(match=prefix + "*", count=1000):
+        # the prefix, and the prefixes tests make from it ("back-" + prefix)
+        for key in client.scan_iter(match=f"*{prefix}*", count=1000):
             client.delete(key)
         client.close()
         with server.cursor() as cursor:
