@@ -22,11 +22,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 from redis._parsers import _AsyncRESP2Parser
 from redis.asyncio.cluster import RedisCluster
+from redis.connection import Encoder, PythonRespSerializer
 
 from token_session import BackendUnavailableError, TokenSessionError
 from token_session.stores import AsyncRedisStore
 from token_session.stores._redis_senders import ConnectionPipeline
-from token_session.stores._resp import PythonReader, ReplyError, lean_settings
+from token_session.stores._resp import (
+    PythonReader,
+    ReplyError,
+    lean_settings,
+    python_resp,
+    resp,
+)
 
 from .redis_servers import lone_redis
 
@@ -249,3 +256,56 @@ async def test_where_it_cannot_serve_one_of_the_clients_connections_does(redis_u
     await store.clear()
     client_sync.close()
     await client.aclose()
+
+
+arguments = st.one_of(st.text(max_size=30), st.integers(-(2**70), 2**70))
+
+
+commands = st.builds(
+    lambda name, args: (name, *args),
+    st.sampled_from(["GET", "SET", "EXPIRE", "DEL"]),
+    st.lists(arguments, max_size=5),
+)
+
+
+@given(st.lists(commands, min_size=1, max_size=5))
+def test_both_packers_write_what_redis_py_writes(commands: list[tuple[object, ...]]) -> None:
+    encoder = Encoder("utf-8", "strict", False)
+    packer = PythonRespSerializer(6000, encoder.encode)
+    expected = b"".join(b"".join(packer.pack(*command)) for command in commands)
+    encodable = all(
+        not isinstance(arg, str) or not any(0xD800 <= ord(ch) <= 0xDFFF for ch in arg)
+        for command in commands
+        for arg in command
+    )
+    if not encodable:
+        with pytest.raises(UnicodeEncodeError):
+            resp(commands)
+        return
+    assert resp(commands) == expected  # hiredis's packer, installed with the dev extra
+    assert python_resp(commands, "utf-8", "strict") == expected
+
+
+@pytest.mark.parametrize("argument", [True, 1.5, None, b"bytes"])
+def test_the_python_packer_refuses_what_the_store_never_sends(argument: object) -> None:
+    with pytest.raises(TypeError):
+        python_resp([("SET", "k", argument)], "utf-8", "strict")
+
+
+async def test_commands_in_flight_go_in_batches_answered_in_order(store: AsyncRedisStore) -> None:
+    await store.set("s", {"n": 0})  # connected
+    lean = store._lean
+    assert lean is not None and lean.protocol is not None
+    transport = lean.protocol.transport
+    writes: list[bytes] = []
+    write = transport.write
+    transport.write = lambda data: (writes.append(data), write(data))[1]
+    sessions = {f"s{i}": {"n": i} for i in range(64)}
+    await asyncio.gather(*(store.set(sid, s) for sid, s in sessions.items()))
+    got = await asyncio.gather(*(store.get(sid) for sid in sessions))
+    assert got == list(sessions.values())
+    sent = [data.count(b"$3\r\nSET\r\n") + data.count(b"$3\r\nGET\r\n") for data in writes]
+    # the first command goes at once; each batch then waits only to be as large as the one
+    # on the wire: several writes, none holding all 64
+    assert sum(sent) == 128
+    assert len(sent) > 4 and max(sent) < 64

@@ -1,11 +1,15 @@
 """A lean RESP2 connection for :class:`~token_session.stores.redis.AsyncRedisStore`'s
 get, set, touch and destroy, where a command's cost is what bounds the rate.
 
-It writes every command issued in one turn of the event loop in one write and reads the
-replies in the protocol's callback, handing each to its caller's future: no task, no
-per-reply coroutine, as node-redis does on its socket. It is used only where it can connect
-exactly as the client's own connections do (see :func:`lean_settings`); the store falls back
-to the client otherwise. The client still serves everything else (SCAN, MGET, DEL batches).
+Commands issued together go out together: a batch is written as soon as it holds as many
+commands as Redis is still answering, else at the end of the event loop's turn, so that
+Redis works on one batch while this process prepares the next. Replies are read in the
+protocol's callback and handed to each caller's future: no task, no per-reply coroutine,
+as node-redis does on its socket.
+
+It is used only where it can connect exactly as the client's own connections do (see
+:func:`lean_settings`); the store falls back to the client otherwise. The client still serves
+everything else (SCAN, MGET, DEL batches).
 """
 
 from __future__ import annotations
@@ -18,10 +22,15 @@ from dataclasses import dataclass
 from typing import Any
 
 _HiredisReader: Any
+_pack_command: Any
 try:
     from hiredis import Reader as _HiredisReader
 except ImportError:  # pragma: no cover - without hiredis the Python reader serves
     _HiredisReader = None
+try:
+    from hiredis import pack_command as _pack_command  # hiredis 2.1+
+except ImportError:  # pragma: no cover - without it the Python packer serves
+    _pack_command = None
 
 Command = tuple[Any, ...]
 
@@ -37,11 +46,23 @@ class ProtocolError(ConnectionError):
 def resp(commands: Iterable[Command], encoding: str = "utf-8", errors: str = "strict") -> bytes:
     """The store's commands (``str`` and ``int`` arguments) as RESP arrays of bulk strings,
     the bytes redis-py's packer writes for them, at a fraction of its cost."""
+    if _pack_command is not None and encoding == "utf-8" and errors == "strict":
+        return b"".join([_pack_command(command) for command in commands])
+    return python_resp(commands, encoding, errors)
+
+
+def python_resp(commands: Iterable[Command], encoding: str, errors: str) -> bytes:
+    """:func:`resp` without hiredis, or for another encoding than strict UTF-8."""
     parts: list[bytes] = []
     for command in commands:
         parts.append(b"*%d\r\n" % len(command))
         for arg in command:
-            data = arg.encode(encoding, errors) if isinstance(arg, str) else b"%d" % arg
+            if type(arg) is str:
+                data = arg.encode(encoding, errors)
+            elif type(arg) is int:
+                data = b"%d" % arg
+            else:  # as hiredis refuses what it cannot pack
+                raise TypeError(f"a command argument must be str or int, not {type(arg).__name__}")
             parts.append(b"$%d\r\n%b\r\n" % (len(data), data))
     return b"".join(parts)
 
@@ -208,6 +229,9 @@ def lean_settings(pool: Any) -> LeanSettings | None:
     )
 
 
+_running_loop = asyncio.get_running_loop
+_Future = asyncio.Future
+
 Waiter = tuple[Command, "asyncio.Future[Any]", bool]  # (command, its future, retried once)
 
 
@@ -257,7 +281,10 @@ class _Protocol(asyncio.Protocol):
                 if reply is False:
                     break
                 command, future, _ = waiters.popleft()
-                answer(command, future, reply)
+                if isinstance(reply, Exception) or future.done():
+                    answer(command, future, reply)
+                else:
+                    future.set_result(reply)
         except Exception as exc:  # not RESP: nothing after this can be trusted
             self.abort(ProtocolError(f"Redis sent what is not RESP: {exc}"), retry=False)
             return
@@ -292,8 +319,9 @@ class LeanConnection:
     again after a loss. A command the loss left unanswered is sent once more on the new
     socket (the store's commands are idempotent); a timeout fails what is pending.
 
-    ``answer(command, future, reply)`` settles a caller's future with a reply (an error
-    reply being an exception instance); ``fail(command, future, exc)`` with a failure.
+    A reply becomes its caller's future's result here; ``answer(command, future, reply)``
+    settles the future of an error reply (an exception instance) or of a cancelled caller,
+    and ``fail(command, future, exc)`` a future with a failure.
     """
 
     def __init__(
@@ -316,12 +344,19 @@ class LeanConnection:
         self.closed = False
 
     def __call__(self, command: Command) -> asyncio.Future[Any]:
-        loop = asyncio.get_running_loop()
+        loop = _running_loop()
         if loop is not self.loop:  # first use, or a new event loop: start afresh there
             self.loop, self.protocol, self.connecting = loop, None, None
-        future: asyncio.Future[Any] = loop.create_future()
-        self.queued.append((command, future, False))
-        if not self.flush_scheduled:
+        # what loop.create_future() gives on asyncio's and uvloop's loops, one call less
+        future: asyncio.Future[Any] = _Future(loop=loop)
+        queued = self.queued
+        queued.append((command, future, False))
+        protocol = self.protocol
+        # as soon as a batch is as large as the one Redis is answering, it goes: Redis then
+        # works on one batch while this process prepares the next
+        if protocol is not None and len(queued) >= len(protocol.waiters) and not protocol.lost:
+            self._flush()
+        elif not self.flush_scheduled:
             self.flush_scheduled = True
             loop.call_soon(self._flush)
         return future
