@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from token_session.compat import dumps, js_number, loads
-from token_session.compat.jsjson import _encode
+from token_session.compat import dumps, js_number, jsjson, loads
+from token_session.compat.jsjson import _encode, stdlib_loads
 
 from .node import NodeOracle, tag
 from .strategies import edge_texts, json_texts, plain_sessions, sessions, values
@@ -123,3 +123,75 @@ def test_integer_keys_are_ordered_first_as_js_objects_do() -> None:
 def test_loads_keeps_long_integers_exact_and_dumps_writes_the_double() -> None:
     assert loads("[9007199254740993, 1e400]") == [9007199254740993, float("inf")]
     assert dumps(loads("[9007199254740993, 1e400]")) == "[9007199254740992,null]"
+
+
+def typed(value: Any) -> Any:
+    """``value`` with every number tagged with its type (and a float's sign and bits), so that
+    1 and 1.0, 0.0 and -0.0 differ."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return ("int", value)
+    if isinstance(value, float):
+        return ("float", value.hex())
+    if isinstance(value, list):
+        return [typed(item) for item in value]
+    return [(key, typed(item)) for key, item in value.items()]
+
+
+digit_runs = st.integers(1, 40).flatmap(
+    lambda n: st.text(st.sampled_from("0123456789"), min_size=n, max_size=n)
+)
+number_texts = st.builds(
+    lambda sign, whole, fraction, exponent: sign + (whole.lstrip("0") or "0") + fraction + exponent,
+    st.sampled_from(["", "-"]),
+    digit_runs,
+    st.one_of(st.just(""), digit_runs.map(lambda d: "." + d)),
+    st.one_of(
+        st.just(""),
+        st.builds(
+            lambda e, s, n: f"{e}{s}{n}",
+            st.sampled_from("eE"),
+            st.sampled_from(["", "+", "-"]),
+            st.integers(0, 400),
+        ),
+    ),
+)
+
+
+@pytest.mark.skipif(jsjson._orjson is None, reason="orjson is not installed")
+@given(
+    json_texts()
+    | number_texts.map(lambda n: f'{{"n":{n},"a":[{n}]}}')
+    | st.sampled_from(edge_texts)
+)
+@settings(max_examples=1500)
+def test_orjson_reads_what_it_vouches_for_as_the_stdlib_parser_does(text: str) -> None:
+    fast = jsjson._orjson_loads(text)
+    for data in (text, text.encode("utf-8", "surrogatepass")):
+        if jsjson._orjson_loads(data) is not jsjson._UNSURE:
+            assert typed(jsjson._orjson_loads(data)) == typed(stdlib_loads(data))
+    if fast is jsjson._UNSURE:
+        return
+    assert typed(loads(text)) == typed(stdlib_loads(text))
+
+
+@pytest.mark.skipif(jsjson._orjson is None, reason="orjson is not installed")
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[18446744073709551616]",  # beyond 64 bits: a float to orjson, an exact int here
+        "[-9223372036854775809]",
+        "[1e400]",  # an infinity here, refused by orjson
+        '["\\ud800"]',  # a lone surrogate
+        '"\ud800"',
+    ],
+)
+def test_what_orjson_would_read_otherwise_goes_to_the_stdlib_parser(text: str) -> None:
+    assert jsjson._orjson_loads(text) is jsjson._UNSURE
+    assert typed(loads(text)) == typed(stdlib_loads(text))
+
+
+@pytest.mark.skipif(jsjson._orjson is None, reason="orjson is not installed")
+def test_nesting_deeper_than_orjson_goes_is_left_to_the_stdlib_parser() -> None:
+    assert jsjson._orjson_loads("[" * 2000 + "]" * 2000) is jsjson._UNSURE
