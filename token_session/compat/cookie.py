@@ -159,6 +159,8 @@ def expires_ms(session: Mapping[str, Any]) -> float | None:
     if type(cookie) is not dict and not isinstance(cookie, Mapping):
         return None
     expires = cookie.get("expires")
+    if type(expires) is str:  # the usual case: what JSON.parse gave back
+        return js_date_ms(expires) if expires else None
     if not js_truthy(expires):
         return None
     if isinstance(expires, datetime):

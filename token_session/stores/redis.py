@@ -78,6 +78,15 @@ class _NodeJSON:
     def parse(text: str) -> Any:
         return loads(text)
 
+    @staticmethod
+    def parse_reply(raw: bytes) -> Any:
+        """``parse`` of a reply's text as node-redis decodes it (U+FFFD for what is not
+        UTF-8), without decoding it first where it is UTF-8."""
+        try:
+            return loads(raw)
+        except UnicodeDecodeError:
+            return loads(raw.decode("utf-8", "replace"))
+
 
 class _PythonStyle:
     """A serializer object with ``dumps`` / ``loads`` (as Python's json and pickle-likes)."""
@@ -160,10 +169,14 @@ class RedisCodec:
     def decode(self, sid: str, raw: bytes | str | None) -> Session | None:
         if not raw:  # connect-redis: `if (!data) return null`
             return None
-        # node-redis reads a reply as UTF-8, bytes that are not as U+FFFD
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        serializer = self.serializer
         try:
-            value = self.serializer.parse(text)
+            if not isinstance(raw, bytes):
+                value = serializer.parse(raw)
+            elif isinstance(serializer, _NodeJSON):
+                value = serializer.parse_reply(raw)
+            else:  # node-redis reads a reply as UTF-8, bytes that are not as U+FFFD
+                value = serializer.parse(raw.decode("utf-8", "replace"))
         except (ValueError, TypeError) as exc:
             raise SessionDecodeError(sid, f"{type(exc).__name__}: {exc}") from None
         if not isinstance(value, dict):
