@@ -3,21 +3,24 @@ AsyncRedisStore (64 in flight), raw redis-py sending the same commands (both way
 Node's connect-redis 9.0.0 (sequential and 64 in flight), for get, set, touch and get+touch.
 
     python bench/bench_redis.py [--url redis://127.0.0.1:6379/0] [--parser hiredis|python]
-                                [--loop asyncio|uvloop] [-n 5000] [--rounds 3]
+                                [--loop asyncio|uvloop] [-n 5000] [--n-in-flight 50000]
+                                [--rounds 3]
 
-Absolute numbers drift with the machine; the ratios printed at the end are what counts.
+``--parser python`` runs with hiredis hidden from every module (redis-py's parser, our
+reader and packer) and ``--json stdlib`` with orjson hidden, as where they are not
+installed. Absolute numbers drift with the machine; the ratios printed at the end are what
+counts.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import sys
 from typing import Any
 
-import redis
-import redis.asyncio
 from harness import (
     IN_FLIGHT,
     SIDS,
@@ -32,28 +35,18 @@ from harness import (
     store_ops,
 )
 
-from token_session.compat import dumps
-from token_session.stores import AsyncRedisStore, RedisStore
+# redis and token_session are imported in run(), once main() has hidden what --parser and
+# --json ask to hide
 
 PREFIX = "bench:"
 TTL = 3600
 
 
-def parser_options(parser: str, asyncio_client: bool) -> dict[str, Any]:
-    if parser == "hiredis":
-        return {}
-    if asyncio_client:
-        from redis._parsers import _AsyncRESP2Parser
-
-        return {"parser_class": _AsyncRESP2Parser}
-    from redis._parsers import _RESP2Parser
-
-    return {"parser_class": _RESP2Parser}
-
-
 def raw_ops(client: Any) -> dict[str, Any]:
     """The store's commands sent with ``client.execute_command``; awaitable for an asyncio
     client, as its commands are."""
+    from token_session.compat import dumps
+
     values = [dumps(session(i)) for i in range(len(SIDS))]
 
     def get(i: int) -> Any:
@@ -65,7 +58,7 @@ def raw_ops(client: Any) -> dict[str, Any]:
     def touch(i: int) -> Any:
         return client.execute_command("EXPIRE", PREFIX + SIDS[i], TTL)
 
-    if isinstance(client, redis.asyncio.Redis):
+    if asyncio.iscoroutinefunction(client.execute_command):
 
         async def get_touch(i: int) -> None:
             json.loads(await get(i))
@@ -83,11 +76,14 @@ def raw_ops(client: Any) -> dict[str, Any]:
     }
 
 
-async def run(url: str, parser: str, n: int, rounds: int) -> tuple[Table, Table]:
-    client = redis.Redis.from_url(url, **parser_options(parser, False))
-    async_client = redis.asyncio.Redis.from_url(
-        url, max_connections=IN_FLIGHT, **parser_options(parser, True)
-    )
+async def run(url: str, n: int, n_in_flight: int, rounds: int) -> tuple[Table, Table]:
+    import redis
+    import redis.asyncio
+
+    from token_session.stores import AsyncRedisStore, RedisStore
+
+    client = redis.Redis.from_url(url)
+    async_client = redis.asyncio.Redis.from_url(url, max_connections=IN_FLIGHT)
     store = RedisStore(client, prefix=PREFIX)
     async_store = AsyncRedisStore(async_client, prefix=PREFIX)
     for i, sid in enumerate(SIDS):
@@ -95,9 +91,9 @@ async def run(url: str, parser: str, n: int, rounds: int) -> tuple[Table, Table]
     sides = [
         sequential("ours", n, store_ops(store)),
         sequential("raw", n, raw_ops(client)),
-        node("node", "connect-redis-9", {"url": url, "prefix": "bench-node:"}, n),
-        concurrent("ours@64", n, async_store_ops(async_store)),
-        concurrent("raw@64", n, raw_ops(async_client)),
+        node("node", "connect-redis-9", {"url": url, "prefix": "bench-node:"}, n, n_in_flight),
+        concurrent("ours@64", n_in_flight, async_store_ops(async_store)),
+        concurrent("raw@64", n_in_flight, raw_ops(async_client)),
     ]
     table = await compare(sides, rounds)
     store.clear()
@@ -113,11 +109,21 @@ def main() -> int:
     )
     parser.add_argument("--url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--parser", choices=("hiredis", "python"), default="hiredis")
+    parser.add_argument("--json", choices=("orjson", "stdlib"), default="orjson")
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     parser.add_argument("-n", type=int, default=5000, help="operations per measurement")
+    parser.add_argument(
+        "--n-in-flight", type=int, default=50000, help="the same, with 64 in flight"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="median of this many rounds")
     args = parser.parse_args()
-    if args.parser == "hiredis":
+    if args.json == "stdlib":
+        sys.modules["orjson"] = None  # type: ignore[assignment]  # import orjson fails
+    elif importlib.util.find_spec("orjson") is None:
+        sys.exit("orjson is not installed: pip install orjson, or use --json stdlib")
+    if args.parser == "python":
+        sys.modules["hiredis"] = None  # type: ignore[assignment]  # import hiredis fails
+    else:
         from redis.utils import HIREDIS_AVAILABLE
 
         if not HIREDIS_AVAILABLE:
@@ -125,11 +131,12 @@ def main() -> int:
     if args.loop == "uvloop":
         import uvloop
 
-        table = uvloop.run(run(args.url, args.parser, args.n, args.rounds))
+        table = uvloop.run(run(args.url, args.n, args.n_in_flight, args.rounds))
     else:
-        table = asyncio.run(run(args.url, args.parser, args.n, args.rounds))
+        table = asyncio.run(run(args.url, args.n, args.n_in_flight, args.rounds))
     report(
-        f"Redis, parser={args.parser}, loop={args.loop}, n={args.n}, "
+        f"Redis, parser={args.parser}, json={args.json}, loop={args.loop}, n={args.n} "
+        f"(with 64 in flight: {args.n_in_flight}), "
         f"median of {args.rounds} rounds",
         table,
         ["ours/raw >= 0.85", "ours/node >= 1", "ours@64/node@64 >= 1", "ours@64/raw@64"],
