@@ -120,7 +120,8 @@ def js_date_ms(text: str) -> float:
     """
     if _TO_JSON_FORM.fullmatch(text):  # Date#toJSON's form, the usual case, read faster
         try:
-            return float((datetime.fromisoformat(text[:23]) - _NAIVE_EPOCH) // _ONE_MS)
+            # whole milliseconds over one: the quotient is exact, and a float already
+            return (datetime.fromisoformat(text[:23]) - _NAIVE_EPOCH) / _ONE_MS
         except ValueError:  # a day past the month's end, 24:00: read below
             pass
     match = _ISO_DATE.fullmatch(text)
