@@ -195,3 +195,9 @@ def test_what_orjson_would_read_otherwise_goes_to_the_stdlib_parser(text: str) -
 @pytest.mark.skipif(jsjson._orjson is None, reason="orjson is not installed")
 def test_nesting_deeper_than_orjson_goes_is_left_to_the_stdlib_parser() -> None:
     assert jsjson._orjson_loads("[" * 2000 + "]" * 2000) is jsjson._UNSURE
+
+
+@pytest.mark.parametrize("space", ["", " "])
+def test_nesting_deeper_than_python_reads_is_a_value_error(space: str) -> None:
+    with pytest.raises(ValueError, match="nested too deeply"):
+        loads(space + "[" * 100_000 + "]" * 100_000)

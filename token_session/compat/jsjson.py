@@ -319,11 +319,16 @@ def stdlib_loads(text: str | bytes | bytearray) -> Any:
     if not isinstance(text, str):
         text = text.decode("utf-8")
     try:
-        value, end = _scan_once(text, 0)
-    except StopIteration:
-        end = -1
-    if end != len(text):
-        # leading or trailing whitespace, trailing data, or not JSON: the full decoder
-        # judges it and words the error
-        return _decoder.decode(text)
+        try:
+            value, end = _scan_once(text, 0)
+        except StopIteration:
+            end = -1
+        if end != len(text):
+            # leading or trailing whitespace, trailing data, or not JSON: the full decoder
+            # judges it and words the error
+            return _decoder.decode(text)
+    except RecursionError:
+        # V8 reads deeper nesting than Python's stack allows; a ValueError, so that a store
+        # reports such a record as one it cannot decode
+        raise ValueError("JSON nested too deeply to read here") from None
     return value
