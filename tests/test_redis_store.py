@@ -30,6 +30,7 @@ from token_session import (
 from token_session.compat import js_iso
 from token_session.stores import AsyncRedisStore, RedisStore, async_from_url, from_url
 from token_session.stores._resp import resp as _resp
+from token_session.stores.records import record_io
 
 from .redis_servers import lone_redis, redis_cluster, redis_sentinel
 
@@ -300,6 +301,51 @@ async def test_async_store_on_the_cluster(cluster_ports: list[int]) -> None:
     await store.clear()
     assert await store.length() == 0
     await client.aclose()
+
+
+def test_cluster_records_page_through_every_primary(cluster_ports: list[int]) -> None:
+    store = RedisStore.from_url(f"redis://127.0.0.1:{cluster_ports[2]}/0?cluster=1&prefix=pc:")
+    assert isinstance(store.client, RedisCluster)
+    sids = [f"s{i}" for i in range(150)]
+    for sid in sids:
+        store.set(sid, {"sid": sid})
+    records = record_io(store)
+    seen: list[str] = []
+    cursors: list[str] = []
+    cursor = None
+    while True:
+        page = records.page(cursor, 20)
+        assert not page.failed
+        seen += [record.sid for record in page.records]
+        if page.cursor is None:
+            break
+        cursor = page.cursor
+        cursors.append(cursor)
+    assert sorted(seen) == sorted(sids)
+    # the pages went through every primary, each named by the cursor
+    assert {c.rpartition("/")[0] for c in cursors} == {f"127.0.0.1:{p}" for p in cluster_ports}
+    with pytest.raises(InvalidArgumentError, match="no primary"):
+        records.page("127.0.0.1:1/0", 20)
+    with pytest.raises(InvalidArgumentError, match="not a cursor"):
+        records.page(f"127.0.0.1:{cluster_ports[0]}/x", 20)
+    store.clear()
+    store.close()
+
+
+async def test_async_from_url_reaches_a_cluster(cluster_ports: list[int]) -> None:
+    store = AsyncRedisStore.from_url(
+        f"redis://127.0.0.1:{cluster_ports[0]}?cluster=true&prefix=ac2:"
+    )
+    await asyncio.gather(*(store.set(f"s{i}", {"i": i}) for i in range(30)))
+    assert await store.get("s7") == {"i": 7}
+    assert await store.length() == 30
+    await store.clear()
+    await store.close()
+
+
+def test_a_cursor_that_is_not_one_is_refused(store: RedisStore) -> None:
+    with pytest.raises(InvalidArgumentError, match="not a cursor"):
+        record_io(store).page("nonsense", 10)
 
 
 def test_ttl_nan_and_none_cases_are_numbers() -> None:

@@ -9,6 +9,7 @@ twins); nothing checks its class.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import (
@@ -329,24 +330,42 @@ def _unique(keys: Iterable[bytes | str]) -> list[str]:
     return list(dict.fromkeys(_text(key) for key in keys))
 
 
-def _options(url: str, options: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
+@dataclass(frozen=True)
+class _Url:
+    """A store URL split: the client's URL and options (redis-py's), the store's own options,
+    and whether it names a cluster (``?cluster=1``)."""
+
+    client_url: str
+    store_options: dict[str, Any]
+    client_options: dict[str, Any]
+    cluster: bool
+
+
+def _flag(value: str) -> bool:
+    return value.lower() in ("1", "true", "yes", "on")
+
+
+def _options(url: str, options: dict[str, Any]) -> _Url:
     """Split a redis:// URL's query into store options (ours) and client options (redis-py)."""
     parts = urlsplit(url)
     store_options: dict[str, Any] = {}
     client_query = []
+    cluster = False
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
         if name in ("prefix",):
             store_options[name] = value
         elif name in ("ttl", "scan_count"):
             store_options[name] = int(value)
         elif name in ("disable_ttl", "disable_touch"):
-            store_options[name] = value.lower() in ("1", "true", "yes", "on")
+            store_options[name] = _flag(value)
+        elif name == "cluster":
+            cluster = _flag(value)
         else:
             client_query.append(f"{name}={value}")
     client_url = urlunsplit(parts._replace(query="&".join(client_query)))
     store_options.update({k: v for k, v in options.items() if k in _STORE_OPTIONS})
     client_options = {k: v for k, v in options.items() if k not in _STORE_OPTIONS}
-    return client_url, store_options, client_options
+    return _Url(client_url, store_options, client_options, cluster)
 
 
 _STORE_OPTIONS = {
@@ -386,14 +405,20 @@ class RedisStore:
     @classmethod
     def from_url(cls, url: str, *, socket_timeout: float = 5.0, **options: Any) -> RedisStore:
         """``redis://`` / ``rediss://`` / ``unix://`` URL; store options may go in its query
-        (``?prefix=app:&ttl=3600``). Commands fail with BackendUnavailableError after
-        ``socket_timeout`` seconds without an answer."""
+        (``?prefix=app:&ttl=3600``), and ``?cluster=1`` makes it a Redis Cluster's (any of
+        its nodes). Commands fail with BackendUnavailableError after ``socket_timeout``
+        seconds without an answer."""
         import redis
+        import redis.cluster
 
-        client_url, store_options, client_options = _options(url, options)
+        parsed = _options(url, options)
+        client_options = parsed.client_options
         client_options.setdefault("socket_connect_timeout", socket_timeout)
-        client = redis.Redis.from_url(client_url, socket_timeout=socket_timeout, **client_options)
-        return cls(client, owns_client=True, **store_options)
+        client_class = redis.cluster.RedisCluster if parsed.cluster else redis.Redis
+        client = client_class.from_url(
+            parsed.client_url, socket_timeout=socket_timeout, **client_options
+        )
+        return cls(client, owns_client=True, **parsed.store_options)
 
     def _run(self, command: Command) -> Any:
         try:
@@ -498,13 +523,16 @@ class AsyncRedisStore:
     def from_url(cls, url: str, *, socket_timeout: float = 5.0, **options: Any) -> AsyncRedisStore:
         """See :meth:`RedisStore.from_url`."""
         import redis.asyncio
+        import redis.asyncio.cluster
 
-        client_url, store_options, client_options = _options(url, options)
+        parsed = _options(url, options)
+        client_options = parsed.client_options
         client_options.setdefault("socket_connect_timeout", socket_timeout)
-        client = redis.asyncio.Redis.from_url(
-            client_url, socket_timeout=socket_timeout, **client_options
+        client_class = redis.asyncio.cluster.RedisCluster if parsed.cluster else redis.asyncio.Redis
+        client = client_class.from_url(
+            parsed.client_url, socket_timeout=socket_timeout, **client_options
         )
-        return cls(client, owns_client=True, **store_options)
+        return cls(client, owns_client=True, **parsed.store_options)
 
     async def _execute(self, command: Command) -> Any:
         try:
@@ -575,6 +603,13 @@ class AsyncRedisStore:
         await self.close()
 
 
+def _position(text: str, cursor: str | None) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidArgumentError(f"{cursor!r} is not a cursor this store gave") from None
+
+
 class RedisRecords:
     """Record access to a :class:`RedisStore` (see :mod:`.records`), in SCAN order; the
     cursor is SCAN's."""
@@ -615,22 +650,53 @@ class RedisRecords:
 
     def page(self, cursor: str | None, limit: int) -> Page:
         check_limit(limit)
-        position = int(cursor or 0)
+        if hasattr(self.store.client, "get_primaries"):  # a cluster (no Redis subclass)
+            keys, cursor = self._scan_cluster(cursor, limit)
+        else:
+            keys, cursor = self._scan(cursor, limit)
+        failed: dict[str, str] = {}
+        records = self._records([self.codec.sid_of(key) for key in _unique(keys)], failed)
+        return Page(records, cursor, failed)
+
+    def _scan(self, cursor: str | None, limit: int) -> tuple[list[Any], str | None]:
+        """Keys from SCAN at ``cursor``, and the cursor after them (None at the end)."""
+        position = _position(cursor or "0", cursor)
         keys: list[Any] = []
         while True:  # SCAN may answer a step with no keys: go on until some or the end
             position, found = self.store._call(
-                "SCAN",
-                self.store.client.scan,
-                position,
-                self.codec.match_pattern(),
-                limit,
+                "SCAN", self.store.client.scan, position, self.codec.match_pattern(), limit
             )
             keys += found
             if keys or position == 0:
-                break
-        failed: dict[str, str] = {}
-        records = self._records([self.codec.sid_of(key) for key in _unique(keys)], failed)
-        return Page(records, None if position == 0 else str(position), failed)
+                return keys, None if position == 0 else str(position)
+
+    def _scan_cluster(self, cursor: str | None, limit: int) -> tuple[list[Any], str | None]:
+        """:meth:`_scan` over a cluster's primaries, one after another in the order of their
+        names; the cursor is ``host:port/position``, the primary and the SCAN cursor there."""
+        client = self.store.client
+        primaries = sorted(client.get_primaries(), key=lambda node: node.name)
+        names = [node.name for node in primaries]
+        index, position = 0, 0
+        if cursor:
+            name, _, at = cursor.rpartition("/")
+            if name not in names:
+                raise InvalidArgumentError(f"cursor {cursor!r} names no primary of this cluster")
+            index, position = names.index(name), _position(at, cursor)
+        keys: list[Any] = []
+        while True:
+            node = primaries[index]
+            scan = functools.partial(client.scan, target_nodes=node)
+            positions, found = self.store._call(
+                "SCAN", scan, position, self.codec.match_pattern(), limit
+            )
+            keys += found
+            position = positions[node.name]
+            if position == 0:
+                index, position = index + 1, 0
+                if index == len(primaries):
+                    return keys, None
+            if keys:
+                return keys, f"{names[index]}/{position}"
 
     def read(self, sid: str) -> StoredSession | None:
         failed: dict[str, str] = {}
