@@ -355,7 +355,9 @@ class LeanConnection:
         # as soon as a batch is as large as the one Redis is answering, it goes: Redis then
         # works on one batch while this process prepares the next
         if protocol is not None and len(queued) >= len(protocol.waiters) and not protocol.lost:
-            self._flush()
+            # written here, not by _flush: a flush already scheduled stays the only one
+            self.queued = []
+            protocol.write(queued)
         elif not self.flush_scheduled:
             self.flush_scheduled = True
             loop.call_soon(self._flush)
