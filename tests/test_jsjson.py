@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import datetime
+from enum import Enum, IntEnum
 from typing import Any
+from uuid import UUID
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from token_session.compat import dumps, js_number, jsjson, loads
-from token_session.compat.jsjson import _encode, stdlib_loads
+from token_session.compat.jsjson import _encode, stdlib_dumps, stdlib_loads
 
 from .node import NodeOracle, tag
 from .strategies import edge_texts, json_texts, plain_sessions, sessions, values
@@ -44,8 +47,35 @@ def test_dumps_plain_session_matches_json_stringify(
 
 @given(sessions | plain_sessions)
 @settings(max_examples=300)
-def test_fast_path_agrees_with_exact_encoder(session: dict[str, Any]) -> None:
+def test_fast_paths_agree_with_exact_encoder(session: dict[str, Any]) -> None:
     assert dumps(session) == exact(session)
+    assert stdlib_dumps(session) == exact(session)
+
+
+class Plan(Enum):
+    FREE = "free"
+    TEAM = ("team", 9.5, [1.0])
+
+
+class Level(IntEnum):
+    ADMIN = 3
+
+
+@pytest.mark.parametrize("encode", [dumps, stdlib_dumps, exact])
+def test_uuids_and_enums_are_written_as_their_values_on_every_path(encode: Any) -> None:
+    value = {"id": UUID(int=1), "plan": Plan.TEAM, "plans": [Plan.FREE], "level": Level.ADMIN}
+    assert encode(value) == (
+        '{"id":"00000000-0000-0000-0000-000000000001","plan":["team",9.5,[1]],'
+        '"plans":["free"],"level":3}'
+    )
+
+
+@pytest.mark.parametrize("encode", [dumps, stdlib_dumps, exact])
+def test_a_dict_subclass_is_written_in_its_own_order(encode: Any) -> None:
+    # an OrderedDict's order is not the order of the dict beneath it once an entry moves
+    moved = OrderedDict(a=1, b=[1.0, 2.5])
+    moved.move_to_end("a")
+    assert encode({"moved": moved}) == '{"moved":{"b":[1,2.5],"a":1}}'
 
 
 @given(json_texts())

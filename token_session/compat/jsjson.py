@@ -1,11 +1,12 @@
 """JSON text exactly as Node 20's ``JSON.stringify`` writes it and ``JSON.parse`` reads it.
 
 Session stores keep sessions as JSON text, and a Python process sharing them with a Node
-process must produce the same bytes for the same session. The stdlib C encoder already
-agrees with V8 on almost everything a session holds, so :func:`dumps` runs it first and only
-falls back to the exact (slower) encoder when its output holds something the two may write
-differently: an integral or exponent-form float, an integer beyond 2**53, a numeric object
-key (JS orders those first), a surrogate code point, NaN or an infinity.
+process must produce the same bytes for the same session. orjson (when installed) and the
+stdlib C encoder already agree with V8 on almost everything a session holds, so :func:`dumps`
+runs one of them first and only falls back to the exact (slower) encoder when its output
+holds something the two may write differently: an integral or exponent-form float, an
+integer beyond 2**53, a numeric object key (JS orders those first), a surrogate code point,
+NaN or an infinity.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import json.scanner
 import math
 import re
 from datetime import datetime, timezone
+from enum import Enum
 from typing import Any
+from uuid import UUID
 
 __all__ = ["dumps", "js_iso", "js_number", "js_truthy", "loads"]
 
@@ -61,27 +64,57 @@ _MAX_INDEX = 2**32 - 2
 def dumps(obj: Any) -> str:
     """Serialize ``obj`` to the exact text ``JSON.stringify`` gives for the same JS value.
 
+    Besides JSON's own types, an aware ``datetime`` is written as ``Date#toJSON`` writes
+    it, a ``UUID`` as its canonical string and an ``Enum`` member as its value.
+
     Raises :class:`TypeError` naming the path of a value JSON cannot carry (bytes, sets,
     naive datetimes, arbitrary objects) or of a circular reference.
     """
+    if _orjson is not None and (type(obj) is dict or type(obj) is list):
+        try:
+            raw: bytes = _orjson.dumps(obj, default=_default, option=_ORJSON_OPTIONS)
+        except _orjson.JSONEncodeError:
+            pass  # a surrogate, a key that is not a str, a subclass, deep nesting: see below
+        else:
+            if _v8_writes_the_same(raw):
+                return raw.decode("utf-8")
+    return stdlib_dumps(obj)
+
+
+# orjson writes exact dicts, lists, str, int, float, bool, None, UUID and Enum itself and hands
+# everything else to _default, which turns a datetime, and refuses the rest: a dict subclass
+# (an OrderedDict's order is not its storage's), a dataclass, a date.
+_ORJSON_OPTIONS = (
+    0
+    if _orjson is None
+    else _orjson.OPT_PASSTHROUGH_SUBCLASS
+    | _orjson.OPT_PASSTHROUGH_DATETIME
+    | _orjson.OPT_PASSTHROUGH_DATACLASS
+)
+
+
+def stdlib_dumps(obj: Any) -> str:
+    """:func:`dumps` without orjson."""
     if _c_encode is not None and (type(obj) is dict or type(obj) is list):
         try:
             text = "".join(_c_encode(obj, 0))
         except (TypeError, ValueError, RecursionError):
             pass  # the exact encoder raises the same problem with its path, or writes null
         else:
-            if _v8_writes_the_same(text):
-                return text
+            try:
+                raw = text.encode("utf-8")
+            except UnicodeEncodeError:
+                pass  # a surrogate code point: JS escapes a lone one, joins a pair
+            else:
+                if _v8_writes_the_same(raw):
+                    return text
     parts: list[str] = []
     _encode(obj, parts, "$", set())
     return "".join(parts)
 
 
-def _v8_writes_the_same(text: str) -> bool:
-    try:
-        raw = text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False  # a surrogate code point: JS escapes a lone one, joins a pair
+def _v8_writes_the_same(raw: bytes) -> bool:
+    """Whether V8 writes the same as ``raw``, UTF-8 JSON text from orjson or the stdlib."""
     if _INTEGRAL_FLOAT.search(raw) is not None:
         return False
     digits = raw.translate(_DIGITS_AS_ZERO)
@@ -95,6 +128,10 @@ def _v8_writes_the_same(text: str) -> bool:
 def _default(obj: Any) -> Any:
     if isinstance(obj, datetime):
         return js_iso(obj)
+    if isinstance(obj, UUID):
+        return str(obj)
+    if isinstance(obj, Enum):
+        return obj.value
     raise TypeError(f"{type(obj).__name__} is not JSON serializable")
 
 
@@ -251,10 +288,14 @@ def _encode(obj: Any, out: list[str], path: str, active: set[int]) -> None:
             out.append(_encode_string(js_iso(obj)))
         except TypeError as exc:
             raise TypeError(f"{exc} (at {path})") from None
+    elif isinstance(obj, UUID):
+        out.append(_encode_string(str(obj)))
+    elif isinstance(obj, Enum):
+        _encode(obj.value, out, path, active)
     else:
         raise TypeError(
-            f"{type(obj).__name__} at {path} cannot be stored as JSON "
-            "(sessions hold dicts, lists, str, int, float, bool, None and aware datetimes)"
+            f"{type(obj).__name__} at {path} cannot be stored as JSON (sessions hold dicts, "
+            "lists, str, int, float, bool, None, aware datetimes, UUIDs and enums)"
         )
 
 
