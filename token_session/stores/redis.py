@@ -79,15 +79,6 @@ class _NodeJSON:
     def parse(text: str) -> Any:
         return loads(text)
 
-    @staticmethod
-    def parse_reply(raw: bytes) -> Any:
-        """``parse`` of a reply's text as node-redis decodes it (U+FFFD for what is not
-        UTF-8), without decoding it first where it is UTF-8."""
-        try:
-            return loads(raw)
-        except UnicodeDecodeError:
-            return loads(raw.decode("utf-8", "replace"))
-
 
 class _PythonStyle:
     """A serializer object with ``dumps`` / ``loads`` (as Python's json and pickle-likes)."""
@@ -174,8 +165,11 @@ class RedisCodec:
         try:
             if not isinstance(raw, bytes):
                 value = serializer.parse(raw)
-            elif isinstance(serializer, _NodeJSON):
-                value = serializer.parse_reply(raw)
+            elif type(serializer) is _NodeJSON:
+                try:  # parsed from the bytes where they are UTF-8, as they almost always are
+                    value = loads(raw)
+                except UnicodeDecodeError:
+                    value = loads(raw.decode("utf-8", "replace"))
             else:  # node-redis reads a reply as UTF-8, bytes that are not as U+FFFD
                 value = serializer.parse(raw.decode("utf-8", "replace"))
         except (ValueError, TypeError) as exc:
@@ -188,7 +182,7 @@ class RedisCodec:
         """SET with EX (or without, under ``disable_ttl``); a DEL when the TTL is not > 0,
         as connect-redis 9.0.0 destroys a session whose cookie has expired."""
         key = self.key(sid)
-        if not isinstance(session, Mapping):
+        if type(session) is not dict and not isinstance(session, Mapping):
             raise InvalidArgumentError(f"session must be a dict, not {type(session).__name__}")
         value = self.serializer.stringify(session)
         ttl = self.ttl_of(session)
@@ -207,7 +201,7 @@ class RedisCodec:
         key = self.key(sid)
         if self.disable_touch or self.disable_ttl:
             return None
-        if not isinstance(session, Mapping):
+        if type(session) is not dict and not isinstance(session, Mapping):
             raise InvalidArgumentError(f"session must be a dict, not {type(session).__name__}")
         ttl = self.ttl_of(session)
         # an unreadable cookie.expires counts as expired, as set_command deletes such a session
