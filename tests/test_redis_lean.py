@@ -5,6 +5,7 @@ answering, goes away, or sends an error."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import hiredis
 import pytest
@@ -309,3 +311,84 @@ async def test_commands_in_flight_go_in_batches_answered_in_order(store: AsyncRe
     # on the wire: several writes, none holding all 64
     assert sum(sent) == 128
     assert len(sent) > 4 and max(sent) < 64
+
+
+async def replies_read_together(store: AsyncRedisStore, *coros: Any) -> list[asyncio.Task[Any]]:
+    """Tasks running ``coros``, whose commands Redis answers while the store's socket is not
+    read, so that one read then hands all the replies to the protocol at once."""
+    await store.set("warm", {"n": 0})  # connected
+    lean = store._lean
+    assert lean is not None and lean.protocol is not None
+    transport = lean.protocol.transport
+    transport.pause_reading()
+    tasks = [asyncio.ensure_future(coro) for coro in coros]
+    for _ in range(50):  # until every command is on the wire and answered
+        await asyncio.sleep(0.01)
+    assert not any(task.done() for task in tasks)
+    transport.resume_reading()
+    return tasks
+
+
+async def test_tasks_resumed_by_one_read_keep_their_context_and_can_cancel_each_other(
+    store: AsyncRedisStore,
+) -> None:
+    await store.set("a", {"n": 1})
+    await store.set("b", {"n": 2})
+    name: contextvars.ContextVar[str] = contextvars.ContextVar("name", default="none")
+    seen: list[str] = []
+    later: list[asyncio.Task[Any]] = []
+
+    async def first() -> Any:
+        name.set("first")
+        found = await store.get("a")
+        seen.append(name.get())
+        later[0].cancel()  # answered in the same read, not yet resumed
+        return found
+
+    async def second() -> Any:
+        name.set("second")
+        found = await store.get("b")
+        seen.append(name.get())
+        return found
+
+    tasks = await replies_read_together(store, first(), second())
+    later.append(tasks[1])
+    assert await tasks[0] == {"n": 1}
+    with pytest.raises(asyncio.CancelledError):
+        await tasks[1]
+    assert seen == ["first"]
+    assert await store.get("b") == {"n": 2}  # the connection goes on
+
+
+def test_a_task_that_raises_keyboard_interrupt_leaves_the_others_answered(redis_url: str) -> None:
+    loop = asyncio.new_event_loop()
+    store = AsyncRedisStore.from_url(redis_url, prefix=f"lean-{uuid.uuid4().hex[:8]}:")
+
+    async def interrupted() -> None:
+        await store.get("a")
+        raise KeyboardInterrupt
+
+    tasks: list[asyncio.Task[Any]] = []
+
+    async def run() -> None:
+        await store.set("a", {"n": 1})
+        tasks.extend(
+            await replies_read_together(store, interrupted(), store.get("a"), store.get("b"))
+        )
+        await asyncio.sleep(60)  # the read of the replies interrupts the loop meanwhile
+
+    try:
+        main = loop.create_task(run())
+        with pytest.raises(KeyboardInterrupt):
+            loop.run_until_complete(main)
+        assert isinstance(tasks[0].exception(), KeyboardInterrupt)
+        # the replies read with the interrupted task's still reach their tasks
+        _, pending = loop.run_until_complete(asyncio.wait(tasks[1:], timeout=5))
+        assert not pending
+        assert (tasks[1].result(), tasks[2].result()) == ({"n": 1}, None)
+        main.cancel()
+        loop.run_until_complete(asyncio.wait([main]))
+        loop.run_until_complete(store.clear())
+        loop.run_until_complete(store.close())
+    finally:
+        loop.close()
