@@ -239,20 +239,26 @@ _CAN_TAKE_CALLBACKS = hasattr(asyncio.Future, "_callbacks")
 Wakeup = tuple["asyncio.Future[Any]", Callable[..., object], contextvars.Context]
 
 
-def _wake(loop: asyncio.AbstractEventLoop, wakeups: list[Wakeup]) -> None:
+def _wake(owner: LeanConnection, wakeups: list[Wakeup]) -> None:
     """Run the callbacks ``data_received`` took from answered futures, in order, as the event
     loop would have run them."""
-    for position, (future, callback, context) in enumerate(wakeups):
-        try:
-            context.run(callback, future)
-        except (SystemExit, KeyboardInterrupt):
-            for rest in wakeups[position + 1 :]:  # the loop still runs the others
-                loop.call_soon(rest[1], rest[0], context=rest[2])
-            raise
-        except BaseException as exc:  # reported as asyncio reports a failing callback
-            loop.call_exception_handler(
-                {"message": f"Exception in callback {callback!r}", "exception": exc}
-            )
+    loop = owner.loop
+    # the commands the resumed tasks send meanwhile are sent from this loop: no need to ask
+    owner.waking_on = loop
+    try:
+        for position, (future, callback, context) in enumerate(wakeups):
+            try:
+                context.run(callback, future)
+            except (SystemExit, KeyboardInterrupt):
+                for rest in wakeups[position + 1 :]:  # the loop still runs the others
+                    loop.call_soon(rest[1], rest[0], context=rest[2])
+                raise
+            except BaseException as exc:  # reported as asyncio reports a failing callback
+                loop.call_exception_handler(
+                    {"message": f"Exception in callback {callback!r}", "exception": exc}
+                )
+    finally:
+        owner.waking_on = None
 
 
 Waiter = tuple[Command, "asyncio.Future[Any]", bool]  # (command, its future, retried once)
@@ -320,14 +326,14 @@ class _Protocol(asyncio.Protocol):
                 future.set_result(reply)
         except Exception as exc:  # not RESP: nothing after this can be trusted
             self.abort(ProtocolError(f"Redis sent what is not RESP: {exc}"), retry=False)
-            _wake(self.owner.loop, wakeups)  # what was answered before stands
+            _wake(self.owner, wakeups)  # what was answered before stands
             return
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
             if waiters and self.owner.timeout:
                 self.timer = self.owner.loop.call_later(self.owner.timeout, self._timed_out)
-        _wake(self.owner.loop, wakeups)
+        _wake(self.owner, wakeups)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.abort(ConnectionError(f"connection to Redis lost: {exc or 'closed by the server'}"))
@@ -377,9 +383,14 @@ class LeanConnection:
         self.queued: list[Waiter] = []
         self.flush_scheduled = False
         self.closed = False
+        # the loop while _wake runs tasks on it: get_running_loop() costs a getpid() system
+        # call each time before Python 3.12, as much as a tenth of a command
+        self.waking_on: asyncio.AbstractEventLoop | None = None
 
     def __call__(self, command: Command) -> asyncio.Future[Any]:
-        loop = _running_loop()
+        loop = self.waking_on
+        if loop is None:
+            loop = _running_loop()
         if loop is not self.loop:  # first use, or a new event loop: start afresh there
             self.loop, self.protocol, self.connecting = loop, None, None
         # what loop.create_future() gives on asyncio's and uvloop's loops, one call less
