@@ -8,7 +8,8 @@ only imported by those who use them.
 """
 
 from .cookies import parse_cookies, serialize
-from .core import Request, SessionOptions, commit_flow, load_flow
+from .core import SessionOptions, commit_flow, load_flow
+from .request import Request
 from .session import ExpressSession, session_hash
 
 __all__ = [

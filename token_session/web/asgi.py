@@ -9,7 +9,8 @@ from typing import Any
 from ..errors import TokenSessionError
 from ..flows import arun
 from ..stores import AsyncStore, async_from_url
-from .core import Request, SessionOptions, commit_flow, load_flow
+from .core import SessionOptions, commit_flow, load_flow
+from .request import Request
 from .session import ExpressSession
 
 __all__ = ["SessionMiddleware", "asgi_request", "session_of"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from ..compat.cookie import Cookie, now_ms
@@ -21,6 +20,7 @@ from ..errors import InvalidArgumentError
 from ..flows import Flow
 from ..stores.base import MAX_SID_LENGTH, Session
 from .cookies import parse_cookies, serialize
+from .request import Request
 from .session import ExpressSession
 
 __all__ = ["Request", "SessionOptions", "commit_flow", "load_flow", "request_sid"]
@@ -38,16 +38,6 @@ _COOKIE_OPTIONS = {
     "partitioned",
     "priority",
 }
-
-
-@dataclass(frozen=True)
-class Request:
-    """What the core reads from a request: its path as sent, its headers (lower-case names;
-    only the first of repeated ones is needed) and whether the connection itself is TLS."""
-
-    path: str
-    headers: Mapping[str, str]
-    encrypted: bool = False
 
 
 class SessionOptions:

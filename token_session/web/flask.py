@@ -11,7 +11,8 @@ from flask.wrappers import Response
 
 from ..flows import run
 from ..stores import Store, from_url
-from .core import Request, SessionOptions, commit_flow, load_flow
+from .core import SessionOptions, commit_flow, load_flow
+from .request import Request
 from .session import ExpressSession
 
 __all__ = ["ExpressSessionInterface", "FlaskExpressSession"]

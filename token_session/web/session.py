@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..compat.cookie import Cookie
 from ..compat.jsjson import dumps
 from ..errors import InvalidArgumentError, SessionDecodeError, TokenSessionError
 from ..stores.base import Session
-
-if TYPE_CHECKING:
-    from .core import Request
+from .request import Request
 
 __all__ = ["RESERVED_KEYS", "ExpressSession", "session_hash"]
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from ..flows import run
 from ..stores import Store, from_url
-from .core import Request, SessionOptions, commit_flow, load_flow
+from .core import SessionOptions, commit_flow, load_flow
+from .request import Request
 
 __all__ = ["ENVIRON_KEY", "SessionMiddleware", "wsgi_request"]
 
