@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
 from token_session import InvalidArgumentError, SessionDecodeError
-from token_session.compat import js_iso
+from token_session.compat import js_iso, loads
 from token_session.stores import (
     AsyncMemoryStore,
     AsyncStore,
@@ -88,11 +88,29 @@ def test_past_cookie_expires_deletes(store: MemoryStore) -> None:
     assert store.get("a") is None
 
 
-def test_touch_restarts_ttl_and_stores_the_given_session(store: MemoryStore, clock: Clock) -> None:
+def test_touch_restarts_ttl_and_keeps_the_stored_data(store: MemoryStore, clock: Clock) -> None:
     store.set("a", {"n": 1})
     clock.now += 1000
     store.touch("a", {"n": 2})
-    assert store.raw("a") == ('{"n":2}', NOW + 1000 + 43200 * 1000)
+    assert store.raw("a") == ('{"n":1}', NOW + 1000 + 43200 * 1000)
+
+
+def test_touch_takes_its_expiry_from_the_given_cookie(store: MemoryStore, clock: Clock) -> None:
+    store.set("a", expiring(1000, n=1))
+    store.touch("a", expiring(5000, n=2))
+    text, expiry = store.raw("a") or ("", 0)
+    assert (loads(text)["n"], expiry) == (1, NOW + 5000)
+    store.touch("a", expiring(-1, n=3))  # a cookie that has expired ends the session
+    assert store.get("a") is None
+
+
+def test_a_set_between_a_get_and_its_touch_is_kept(store: MemoryStore) -> None:
+    store.set("a", {"n": 1})
+    read = store.get("a")
+    assert read is not None
+    store.set("a", {"n": 2})  # another writer
+    store.touch("a", read)
+    assert store.get("a") == {"n": 2}
 
 
 def test_touch_does_not_revive_a_destroyed_or_expired_session(
@@ -167,11 +185,9 @@ def test_thread_safety_under_concurrent_writers() -> None:
             if i % 7 == 0:
                 store.destroy(sid)
 
-    threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(8) as pool:
+        for done in [pool.submit(work, w) for w in range(8)]:
+            done.result()  # an exception in a worker fails the test
     for sid, session in store.all().items():
         assert set(session) <= {"worker", "i", "touched"}, sid
 
@@ -193,7 +209,7 @@ async def test_async_memory_store() -> None:
         await store.set("a", {"n": 1})
         assert await store.get("a") == {"n": 1}
         await store.touch("a", {"n": 2})
-        assert await store.all() == {"a": {"n": 2}}
+        assert await store.all() == {"a": {"n": 1}}
         assert await store.ids() == ["a"]
         assert await store.length() == 1
         await store.destroy("a")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
@@ -160,15 +161,35 @@ def test_per_session_ttls_do_not_share_state_across_threads(store: MemoryStore) 
             with lock:
                 made.append((ttl, sid))
 
-    threads = [threading.Thread(target=work, args=(ttl,)) for ttl in (60, 600, 6000)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(3) as pool:
+        for done in [pool.submit(work, ttl) for ttl in (60, 600, 6000)]:
+            done.result()  # an exception in a worker fails the test
     for ttl, sid in made:
         session = store.get(sid)
         assert session is not None
         assert session["cookie"]["originalMaxAge"] == ttl * 1000
+
+
+def test_auto_touch_never_undoes_a_concurrent_set(store: MemoryStore) -> None:
+    tokens = TokenSession(store)
+    sid = tokens.new({"n": -1}).sid
+    stop = threading.Event()
+
+    def read() -> int:
+        reads = 0
+        while not stop.is_set():
+            tokens.get(sid)  # reads, then touches
+            reads += 1
+        return reads
+
+    with ThreadPoolExecutor(2) as pool:
+        readers = [pool.submit(read) for _ in range(2)]
+        for n in range(2000):
+            tokens.set(sid, {"n": n})
+            assert store.get(sid) is not None
+        stop.set()
+        assert all(reader.result() > 0 for reader in readers)
+    assert store.get(sid) == {"n": 1999, "cookie": {"maxAge": 0}}
 
 
 def test_regenerate_moves_the_session_to_a_new_token(tokens: TokenSession) -> None:

@@ -6,8 +6,9 @@ dropped when read or by a periodic sweep. Where it is wrong we do better, on pur
 
 - It ignores ``cookie.expires``; we honour it as connect-redis does (a session whose cookie
   has expired is deleted), so per-session TTLs work here as on every other store.
-- Its ``touch`` deletes then re-inserts, reviving a session destroyed meanwhile; ours only
-  touches a session that is still there.
+- Its ``touch`` deletes then re-inserts the session it is given, reviving a session destroyed
+  meanwhile and undoing a ``set`` made since that session was read; ours only moves the
+  expiry of a session that is still there.
 - Its ``length`` returns ``this.store.keys.length``, the arity of the ``keys`` function
   (always 0); ours counts the live sessions.
 - It passes ``this.checkperiod`` (undefined) to node-cache, so its ``checkperiod`` option
@@ -90,19 +91,18 @@ class MemoryStore:
         for sid in expired:
             del self._entries[sid]
 
-    def _write(self, sid: str, session: Mapping[str, Any], *, only_if_live: bool) -> None:
-        sid = check_sid(sid)
-        text = encode_session(session)
-        now = self._clock()
-        expiry = self._expiry(session, now)
-        with self._lock:
-            if only_if_live and self._live(sid, now) is None:
-                return
-            if expiry != NEVER and expiry <= now:
-                self._entries.pop(sid, None)
-            else:
-                self._entries[sid] = (text, expiry)
-            self._sweep(now)
+    def _store(self, sid: str, text: str | None, expiry: int, now: int) -> None:
+        """Keep ``text`` (None: the stored text) until ``expiry``; under the lock."""
+        if text is None:
+            entry = self._live(sid, now)
+            if entry is None:
+                return  # touch never revives a session destroyed or expired meanwhile
+            text = entry[0]
+        if expiry != NEVER and expiry <= now:
+            self._entries.pop(sid, None)
+        else:
+            self._entries[sid] = (text, expiry)
+        self._sweep(now)
 
     def get(self, sid: str) -> Session | None:
         sid = check_sid(sid)
@@ -120,11 +120,23 @@ class MemoryStore:
         return entry[0], (None if entry[1] == NEVER else entry[1])
 
     def set(self, sid: str, session: Mapping[str, Any]) -> None:
-        self._write(sid, session, only_if_live=False)
+        sid = check_sid(sid)
+        text = encode_session(session)
+        now = self._clock()
+        expiry = self._expiry(session, now)
+        with self._lock:
+            self._store(sid, text, expiry, now)
 
     def touch(self, sid: str, session: Mapping[str, Any]) -> None:
-        # session-memory-store stores the given session on touch; so do we, if still live
-        self._write(sid, session, only_if_live=True)
+        """Move the expiry only, as connect-redis's ``EXPIRE`` does: the stored data stays,
+        so a ``set`` that lands between a caller's ``get`` and its ``touch`` is kept."""
+        sid = check_sid(sid)
+        if not isinstance(session, Mapping):
+            raise InvalidArgumentError(f"session must be a dict, not {type(session).__name__}")
+        now = self._clock()
+        expiry = self._expiry(session, now)
+        with self._lock:
+            self._store(sid, None, expiry, now)
 
     def destroy(self, sid: str) -> None:
         sid = check_sid(sid)
