@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from ..compat.cookie import (
+from ...compat.cookie import (
     COOKIE_JSON_KEYS,
     Cookie,
     expires_ms,
@@ -28,16 +28,16 @@ from ..compat.cookie import (
     parse_js_date,
     to_ms,
 )
-from ..compat.jsjson import js_key_order, loads
-from ..errors import (
+from ...compat.jsjson import js_key_order, loads
+from ...errors import (
     BackendUnavailableError,
     InvalidArgumentError,
     SessionDecodeError,
     SessionNotFoundError,
     TokenSessionError,
 )
-from .base import Session, check_sid, decode_session, encode_session
-from .records import (
+from ..base import Session, check_sid, decode_session, encode_session
+from ..records import (
     Finding,
     Page,
     RawRecord,
@@ -49,7 +49,7 @@ from .records import (
 
 __all__ = ["AsyncMongoStore", "MongoCodec", "MongoRecords", "MongoStore"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(__package__)
 
 AUTO_REMOVE = ("native", "interval", "disabled")
 _INT32 = 2**31
