@@ -1,10 +1,21 @@
-"""MongoDB store: connect-mongo's documents (see :mod:`.format`)."""
+"""MongoDB store, document for document what connect-mongo 6.0.0 writes (and 4.6.0 wrote).
+
+:class:`MongoCodec` (:mod:`.format`) holds the rules and does no I/O: the filter, update and
+options of each operation, and how a stored document becomes a session; :mod:`.values` maps
+JS values to the BSON the Node driver writes. :class:`MongoStore` (:mod:`.store`, pymongo's
+``MongoClient``) and :class:`AsyncMongoStore` (:mod:`.aio`, ``AsyncMongoClient``) only run
+them, on what they share (:mod:`.shell`); :class:`MongoRecords` (:mod:`.records`) is the
+``token-session`` command's record access and ``doctor``.
+"""
 
 from __future__ import annotations
 
+from .aio import AsyncMongoStore
 from .format import AUTO_REMOVE as AUTO_REMOVE
-from .format import AsyncMongoStore, MongoCodec, MongoRecords, MongoStore
+from .format import MongoCodec
 from .format import Op as Op
-from .format import default_serialize as default_serialize
+from .records import MongoRecords
+from .store import MongoStore
+from .values import default_serialize as default_serialize
 
 __all__ = ["AsyncMongoStore", "MongoCodec", "MongoRecords", "MongoStore"]

@@ -1,0 +1,95 @@
+"""The asyncio store: pymongo's ``AsyncMongoClient`` running :class:`.MongoCodec`'s operations."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from ...errors import TokenSessionError
+from ..base import Session
+from .format import Op
+from .shell import MongoShell
+
+__all__ = ["AsyncMongoStore"]
+
+T = TypeVar("T")
+
+
+class AsyncMongoStore(MongoShell):
+    """:class:`MongoStore` over pymongo's ``AsyncMongoClient``."""
+
+    def __init__(self, client: Any, **options: Any) -> None:
+        super().__init__(client, **options)
+        self._remover: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_url(cls, url: str, *, timeout: float = 5.0, **options: Any) -> AsyncMongoStore:
+        """See :meth:`MongoStore.from_url`."""
+        from pymongo import AsyncMongoClient
+
+        return cls._from_url(AsyncMongoClient, url, timeout, options)
+
+    async def _run(self, op: Op[T]) -> T:
+        starting = self._starting()
+        if starting is not None:
+            await self._call(starting)
+        return await self._call(op)
+
+    async def _call(self, op: Op[T]) -> T:
+        try:
+            result = getattr(self.collection, op.method)(*op.args, **op.kwargs)
+            result = await (result.to_list() if op.method == "find" else result)
+        except Exception as exc:
+            raise self._errors.wrap(exc, op.method) from exc
+        return op.done(result)
+
+    def _start_remover(self) -> None:
+        self._remover = asyncio.get_running_loop().create_task(self._remove_expired())
+
+    async def _remove_expired(self) -> None:
+        while True:
+            await asyncio.sleep(self.codec.auto_remove_interval * 60)
+            try:
+                await self._call(self.codec.expired_op())
+            except TokenSessionError as exc:
+                self._removal_failed(exc)
+
+    async def get(self, sid: str) -> Session | None:
+        return await self._run(self.codec.get_op(sid))
+
+    async def set(self, sid: str, session: Mapping[str, Any]) -> None:
+        await self._run(self.codec.set_op(sid, session))
+
+    async def touch(self, sid: str, session: Mapping[str, Any]) -> None:
+        op = self.codec.touch_op(sid, session)
+        if op is not None:
+            await self._run(op)
+
+    async def destroy(self, sid: str) -> None:
+        await self._run(self.codec.destroy_op(sid))
+
+    async def all(self) -> dict[str, Session]:
+        return await self._run(self.codec.all_op())
+
+    async def ids(self) -> list[str]:
+        return await self._run(self.codec.ids_op())
+
+    async def length(self) -> int:
+        return await self._run(self.codec.length_op())
+
+    async def clear(self) -> None:
+        await self._run(self.codec.clear_op())
+
+    async def close(self) -> None:
+        if self._remover is not None:
+            self._remover.cancel()
+            await asyncio.gather(self._remover, return_exceptions=True)
+        if self._owns_client:
+            await self.client.close()
+
+    async def __aenter__(self) -> AsyncMongoStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
