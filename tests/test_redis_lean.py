@@ -28,14 +28,14 @@ from redis.connection import Encoder, PythonRespSerializer
 
 from token_session import BackendUnavailableError, TokenSessionError
 from token_session.stores import AsyncRedisStore
-from token_session.stores._redis_senders import ConnectionPipeline
-from token_session.stores._resp import (
+from token_session.stores.redis.lean import (
     PythonReader,
     ReplyError,
     lean_settings,
     python_resp,
     resp,
 )
+from token_session.stores.redis.senders import ConnectionPipeline
 
 from .redis_servers import lone_redis
 

@@ -25,23 +25,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from ..compat.cookie import expires_ms, now_ms
-from ..compat.jsjson import loads
-from ..errors import (
+from ...compat.cookie import expires_ms, now_ms
+from ...compat.jsjson import loads
+from ...errors import (
     InvalidArgumentError,
     SessionDecodeError,
 )
-from ._redis_senders import (
-    AutoPipeline,
-    ConnectionPipeline,
-    Errors,
-    HeldConnection,
-    Replies,
-    plain_pool,
-)
-from ._resp import LeanConnection, lean_settings
-from .base import Session, check_sid, encode_session
-from .records import (
+from ..base import Session, check_sid, encode_session
+from ..records import (
     Finding,
     Page,
     RawRecord,
@@ -49,6 +40,15 @@ from .records import (
     WriteResult,
     check_limit,
     plan_writes,
+)
+from .lean import LeanConnection, lean_settings
+from .senders import (
+    AutoPipeline,
+    ConnectionPipeline,
+    Errors,
+    HeldConnection,
+    Replies,
+    plain_pool,
 )
 
 __all__ = ["AsyncRedisStore", "RedisCodec", "RedisRecords", "RedisStore"]

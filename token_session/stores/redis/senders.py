@@ -4,7 +4,7 @@
 - :class:`ConnectionPipeline` (asyncio): the commands awaited at once, written together on
   one of the pool's connections; :class:`AutoPipeline` does the same through a client's
   pipeline (a cluster's routes each command to its node). The lean connection of
-  ``_resp.py`` comes before both where it can.
+  ``lean.py`` comes before both where it can.
 - :class:`Errors` turns redis-py's exceptions into ours.
 """
 
@@ -17,8 +17,8 @@ import sys
 import threading
 from typing import Any
 
-from ..errors import BackendUnavailableError, TokenSessionError
-from ._resp import resp
+from ...errors import BackendUnavailableError, TokenSessionError
+from .lean import resp
 
 if sys.version_info >= (3, 11):
     from asyncio import timeout as _timeout
