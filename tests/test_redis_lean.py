@@ -1,4 +1,4 @@
-"""AsyncRedisStore's own connection (token_session/stores/_resp.py): when it is used, how it
+"""AsyncRedisStore's own connection (token_session/stores/redis/lean.py): when it is used, how it
 connects (password, ACL user, database, Unix socket), and what it does when Redis stops
 answering, goes away, or sends an error."""
 
@@ -28,7 +28,7 @@ from redis.connection import Encoder, PythonRespSerializer
 
 from token_session import BackendUnavailableError, TokenSessionError
 from token_session.stores import AsyncRedisStore
-from token_session.stores.redis.lean import (
+from token_session.stores.redis.resp import (
     PythonReader,
     ReplyError,
     lean_settings,

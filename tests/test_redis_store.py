@@ -30,7 +30,7 @@ from token_session import (
 from token_session.compat import js_iso
 from token_session.stores import AsyncRedisStore, RedisStore, async_from_url, from_url
 from token_session.stores.records import record_io
-from token_session.stores.redis.lean import resp as _resp
+from token_session.stores.redis.resp import resp as _resp
 
 from .redis_servers import lone_redis, redis_cluster, redis_sentinel
 

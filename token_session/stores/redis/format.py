@@ -1,59 +1,24 @@
-"""Redis store, byte for byte what connect-redis 9.0.0 writes (and 7.1.1 and 6.1.3 wrote).
-
-The rules live in :class:`RedisCodec`, which does no I/O: the key of a session, the value
-bytes, the TTL, and the command each operation sends. :class:`RedisStore` (redis-py) and
-:class:`AsyncRedisStore` (``redis.asyncio``) only send those commands. Either takes any client
-that speaks redis-py's API (``Redis``, ``RedisCluster``, a Sentinel master, their asyncio
-twins); nothing checks its class.
+"""What connect-redis 9.0.0 (and 7.1.1 and 6.1.3) stores, as data: the key of a session,
+the value bytes, the TTL, the command each operation sends, and the store's options as a URL
+or keywords give them. No I/O: the shells in ``store.py`` and ``aio.py`` send the commands.
 """
 
 from __future__ import annotations
 
-import functools
-import logging
 import math
-from collections.abc import (
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Iterable,
-    Iterator,
-    Mapping,
-    Sequence,
-)
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from ...compat.cookie import expires_ms, now_ms
 from ...compat.jsjson import loads
-from ...errors import (
-    InvalidArgumentError,
-    SessionDecodeError,
-)
+from ...errors import InvalidArgumentError, SessionDecodeError
+from ...flows import Flow
 from ..base import Session, check_sid, encode_session
-from ..records import (
-    Finding,
-    Page,
-    RawRecord,
-    StoredSession,
-    WriteResult,
-    check_limit,
-    plan_writes,
-)
-from .lean import LeanConnection, lean_settings
-from .senders import (
-    AutoPipeline,
-    ConnectionPipeline,
-    Errors,
-    HeldConnection,
-    Replies,
-    plain_pool,
-)
+from ..records import Finding, StoredSession
 
-__all__ = ["AsyncRedisStore", "RedisCodec", "RedisRecords", "RedisStore"]
-
-log = logging.getLogger(__name__)
+__all__ = ["BATCH", "TTL", "Command", "RedisCodec", "Serializer"]
 
 Command = tuple[Any, ...]
 TTL = float | Callable[[Mapping[str, Any]], float]
@@ -104,11 +69,11 @@ def _serializer(value: Any) -> Serializer:
     raise InvalidArgumentError("serializer needs stringify/parse or dumps/loads methods")
 
 
-def _glob_escape(text: str) -> str:
+def glob_escape(text: str) -> str:
     return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
 
 
-def _text(value: bytes | str) -> str:
+def text_of(value: bytes | str) -> str:
     return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
 
 
@@ -213,10 +178,10 @@ class RedisCodec:
     def match_pattern(self) -> str:
         # connect-redis matches `prefix + "*"` with the prefix raw, so a prefix holding glob
         # characters ("sess[1]:") also matches other keys; we escape it and find only ours.
-        return _glob_escape(self.prefix) + "*"
+        return glob_escape(self.prefix) + "*"
 
     def sid_of(self, key: bytes | str) -> str:
-        return _text(key)[len(self.prefix) :]
+        return text_of(key)[len(self.prefix) :]
 
     def sessions(self, keys: list[str], raws: Iterable[bytes | str | None]) -> dict[str, Session]:
         """MGET's answer for ``keys`` as sessions by id, leaving out keys gone since the SCAN."""
@@ -227,6 +192,28 @@ class RedisCodec:
             if session is not None:
                 found[sid] = session
         return found
+
+    # -- every session at once: SCAN, then MGET or DEL in batches. Flows (token_session.flows)
+    # that yield the shell's calls, ("_keys",) for the keys SCAN finds, ("_mget", keys) and
+    # ("_delete", keys), and are sent their answers.
+
+    def ids_flow(self) -> Flow[list[str]]:
+        keys: list[str] = yield ("_keys",)
+        return [self.sid_of(key) for key in keys]
+
+    def length_flow(self) -> Flow[int]:
+        keys: list[str] = yield ("_keys",)
+        return len(keys)
+
+    def all_flow(self) -> Flow[dict[str, Session]]:
+        found: dict[str, Session] = {}
+        for batch in batches((yield ("_keys",))):
+            found.update(self.sessions(batch, (yield ("_mget", batch))))
+        return found
+
+    def clear_flow(self) -> Flow[None]:
+        for batch in batches((yield ("_keys",))):
+            yield ("_delete", batch)
 
     # -- records: the stored text and expiry as they are (the token-session command) --
 
@@ -308,24 +295,18 @@ class RedisCodec:
         )
 
 
-def _batches(items: list[str]) -> Iterator[list[str]]:
+def batches(items: list[str]) -> Iterator[list[str]]:
     for start in range(0, len(items), BATCH):
         yield items[start : start + BATCH]
 
 
-def _mget(client: Any) -> Callable[[list[str]], Any]:
-    # a cluster's plain MGET refuses keys of different slots
-    mget: Callable[[list[str]], Any] = getattr(client, "mget_nonatomic", client.mget)
-    return mget
-
-
-def _unique(keys: Iterable[bytes | str]) -> list[str]:
+def unique(keys: Iterable[bytes | str]) -> list[str]:
     # SCAN may return a key twice; connect-redis 9.0.0 gathers them in a Set
-    return list(dict.fromkeys(_text(key) for key in keys))
+    return list(dict.fromkeys(text_of(key) for key in keys))
 
 
 @dataclass(frozen=True)
-class _Url:
+class Url:
     """A store URL split: the client's URL and options (redis-py's), the store's own options,
     and whether it names a cluster (``?cluster=1``)."""
 
@@ -339,8 +320,9 @@ def _flag(value: str) -> bool:
     return value.lower() in ("1", "true", "yes", "on")
 
 
-def _options(url: str, options: dict[str, Any]) -> _Url:
-    """Split a redis:// URL's query into store options (ours) and client options (redis-py)."""
+def url_options(url: str, options: dict[str, Any], socket_timeout: float) -> Url:
+    """Split a redis:// URL's query into store options (ours) and client options (redis-py),
+    which wait ``socket_timeout`` seconds for a connection or an answer unless told."""
     parts = urlsplit(url)
     store_options: dict[str, Any] = {}
     client_query = []
@@ -359,7 +341,9 @@ def _options(url: str, options: dict[str, Any]) -> _Url:
     client_url = urlunsplit(parts._replace(query="&".join(client_query)))
     store_options.update({k: v for k, v in options.items() if k in _STORE_OPTIONS})
     client_options = {k: v for k, v in options.items() if k not in _STORE_OPTIONS}
-    return _Url(client_url, store_options, client_options, cluster)
+    client_options.setdefault("socket_connect_timeout", socket_timeout)
+    client_options["socket_timeout"] = socket_timeout
+    return Url(client_url, store_options, client_options, cluster)
 
 
 _STORE_OPTIONS = {
@@ -373,373 +357,7 @@ _STORE_OPTIONS = {
 }
 
 
-def _codec(**options: Any) -> RedisCodec:
+def codec_of(**options: Any) -> RedisCodec:
+    """The codec of a store's keyword options."""
     serializer = _serializer(options.pop("serializer", None))
     return RedisCodec(serializer=serializer, **options)
-
-
-class RedisStore:
-    """connect-redis over redis-py: ``RedisStore(client, prefix="sess:", ttl=86400, ...)``.
-
-    Options keep connect-redis's names in snake_case: ``prefix``, ``ttl`` (seconds, or a
-    function of the session), ``scan_count``, ``serializer`` (``stringify``/``parse`` or
-    ``dumps``/``loads``; default: JSON exactly as Node writes it), ``disable_ttl``,
-    ``disable_touch``.
-    """
-
-    def __init__(self, client: Any, *, owns_client: bool = False, **options: Any) -> None:
-        self.client = client
-        self.codec = _codec(**options)
-        self._owns_client = owns_client
-        self._errors = Errors()
-        pool = plain_pool(client)
-        self._lane = HeldConnection(client, pool) if pool is not None else None
-        self._send: Callable[[Command], Any] = self._lane or (lambda c: client.execute_command(*c))
-
-    @classmethod
-    def from_url(cls, url: str, *, socket_timeout: float = 5.0, **options: Any) -> RedisStore:
-        """``redis://`` / ``rediss://`` / ``unix://`` URL; store options may go in its query
-        (``?prefix=app:&ttl=3600``), and ``?cluster=1`` makes it a Redis Cluster's (any of
-        its nodes). Commands fail with BackendUnavailableError after ``socket_timeout``
-        seconds without an answer."""
-        import redis
-        import redis.cluster
-
-        parsed = _options(url, options)
-        client_options = parsed.client_options
-        client_options.setdefault("socket_connect_timeout", socket_timeout)
-        client_class = redis.cluster.RedisCluster if parsed.cluster else redis.Redis
-        client = client_class.from_url(
-            parsed.client_url, socket_timeout=socket_timeout, **client_options
-        )
-        return cls(client, owns_client=True, **parsed.store_options)
-
-    def _run(self, command: Command) -> Any:
-        try:
-            return self._send(command)
-        except Exception as exc:
-            raise self._errors.wrap(exc, command[0]) from exc
-
-    def get(self, sid: str) -> Session | None:
-        return self.codec.decode(sid, self._run(self.codec.get_command(sid)))
-
-    def set(self, sid: str, session: Mapping[str, Any]) -> None:
-        self._run(self.codec.set_command(sid, session))
-
-    def touch(self, sid: str, session: Mapping[str, Any]) -> None:
-        command = self.codec.touch_command(sid, session)
-        if command is not None:
-            self._run(command)
-
-    def destroy(self, sid: str) -> None:
-        self._run(self.codec.destroy_command(sid))
-
-    def ids(self) -> list[str]:
-        return [self.codec.sid_of(key) for key in self._keys()]
-
-    def length(self) -> int:
-        return len(self._keys())
-
-    def all(self) -> dict[str, Session]:
-        sessions: dict[str, Session] = {}
-        for batch in _batches(self._keys()):
-            sessions.update(
-                self.codec.sessions(batch, self._call("MGET", _mget(self.client), batch))
-            )
-        return sessions
-
-    def clear(self) -> None:
-        for batch in _batches(self._keys()):
-            self._call("DEL", self.client.delete, *batch)
-
-    def _keys(self) -> list[str]:
-        keys: list[str] = self._call("SCAN", self._scan)
-        return keys
-
-    def _scan(self) -> list[str]:
-        # RedisCluster.scan_iter walks every primary, as connect-redis 9.0.0 does
-        found = self.client.scan_iter(match=self.codec.match_pattern(), count=self.codec.scan_count)
-        return _unique(found)
-
-    def _call(self, name: str, function: Callable[..., Any], *args: Any) -> Any:
-        try:
-            return function(*args)
-        except Exception as exc:
-            raise self._errors.wrap(exc, name) from exc
-
-    def close(self) -> None:
-        """Give back the store's connection; close the client if this store made it."""
-        if self._lane is not None:
-            self._lane.close()
-        if self._owns_client:
-            self.client.close()
-
-    def __enter__(self) -> RedisStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-
-class AsyncRedisStore:
-    """:class:`RedisStore` over ``redis.asyncio`` (``Redis``, ``RedisCluster``, ...).
-
-    Operations awaited concurrently go to Redis together, written in one go on one
-    connection (on a cluster: in one pipeline per turn of the event loop);
-    ``auto_pipeline=False`` sends each on its own through the client.
-    """
-
-    def __init__(
-        self, client: Any, *, owns_client: bool = False, auto_pipeline: bool = True, **options: Any
-    ) -> None:
-        self.client = client
-        self.codec = _codec(**options)
-        self._owns_client = owns_client
-        self._errors = Errors()
-        pool = plain_pool(client)
-        settings = lean_settings(pool) if pool is not None and auto_pipeline else None
-        self._lean: LeanConnection | None = None
-        # each sends one command and gives its answer, errors already ours
-        self._run: Callable[[Command], Awaitable[Any]]
-        if not auto_pipeline:
-            self._run = self._execute
-        elif settings is not None:
-            replies = Replies(self._errors)
-            self._lean = LeanConnection(settings, replies.answer, replies.fail)
-            self._run = self._lean
-        elif pool is not None:
-            timeout = getattr(pool, "connection_kwargs", {}).get("socket_timeout")
-            self._run = ConnectionPipeline(pool, timeout, self._errors)
-        else:
-            self._run = AutoPipeline(client, self._errors)
-
-    @classmethod
-    def from_url(cls, url: str, *, socket_timeout: float = 5.0, **options: Any) -> AsyncRedisStore:
-        """See :meth:`RedisStore.from_url`."""
-        import redis.asyncio
-        import redis.asyncio.cluster
-
-        parsed = _options(url, options)
-        client_options = parsed.client_options
-        client_options.setdefault("socket_connect_timeout", socket_timeout)
-        client_class = redis.asyncio.cluster.RedisCluster if parsed.cluster else redis.asyncio.Redis
-        client = client_class.from_url(
-            parsed.client_url, socket_timeout=socket_timeout, **client_options
-        )
-        return cls(client, owns_client=True, **parsed.store_options)
-
-    async def _execute(self, command: Command) -> Any:
-        try:
-            return await self.client.execute_command(*command)
-        except Exception as exc:
-            raise self._errors.wrap(exc, command[0]) from exc
-
-    async def get(self, sid: str) -> Session | None:
-        return self.codec.decode(sid, await self._run(self.codec.get_command(sid)))
-
-    async def set(self, sid: str, session: Mapping[str, Any]) -> None:
-        await self._run(self.codec.set_command(sid, session))
-
-    async def touch(self, sid: str, session: Mapping[str, Any]) -> None:
-        command = self.codec.touch_command(sid, session)
-        if command is not None:
-            await self._run(command)
-
-    async def destroy(self, sid: str) -> None:
-        await self._run(self.codec.destroy_command(sid))
-
-    async def ids(self) -> list[str]:
-        return [self.codec.sid_of(key) for key in await self._keys()]
-
-    async def length(self) -> int:
-        return len(await self._keys())
-
-    async def all(self) -> dict[str, Session]:
-        sessions: dict[str, Session] = {}
-        for batch in _batches(await self._keys()):
-            raws = await self._await("MGET", _mget(self.client)(batch))
-            sessions.update(self.codec.sessions(batch, raws))
-        return sessions
-
-    async def clear(self) -> None:
-        for batch in _batches(await self._keys()):
-            await self._await("DEL", self.client.delete(*batch))
-
-    async def _keys(self) -> list[str]:
-        try:
-            return _unique([key async for key in self._scan_iter()])
-        except Exception as exc:
-            raise self._errors.wrap(exc, "SCAN") from exc
-
-    def _scan_iter(self) -> AsyncIterator[Any]:
-        iterator: AsyncIterator[Any] = self.client.scan_iter(
-            match=self.codec.match_pattern(), count=self.codec.scan_count
-        )
-        return iterator
-
-    async def _await(self, name: str, pending: Any) -> Any:
-        try:
-            return await pending
-        except Exception as exc:
-            raise self._errors.wrap(exc, name) from exc
-
-    async def close(self) -> None:
-        """Close the store's own connection; close the client if this store made it."""
-        if self._lean is not None:
-            self._lean.close()
-        if self._owns_client:
-            await self.client.aclose()
-
-    async def __aenter__(self) -> AsyncRedisStore:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-
-def _position(text: str, cursor: str | None) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise InvalidArgumentError(f"{cursor!r} is not a cursor this store gave") from None
-
-
-class RedisRecords:
-    """Record access to a :class:`RedisStore` (see :mod:`.records`), in SCAN order; the
-    cursor is SCAN's."""
-
-    def __init__(self, store: RedisStore) -> None:
-        self.store = store
-        self.codec = store.codec
-
-    def _pipeline(self, commands: list[Command]) -> list[Any]:
-        def run() -> list[Any]:
-            pipe = self.store.client.pipeline(transaction=False)
-            for command in commands:
-                pipe.execute_command(*command)
-            results: list[Any] = pipe.execute(raise_on_error=False)
-            return results
-
-        return self.store._call("pipeline", run)  # type: ignore[no-any-return]
-
-    def _records(self, sids: list[str], failed: dict[str, str]) -> list[StoredSession]:
-        commands = [c for sid in sids for c in self.codec.record_commands(sid)]
-        answers = self._pipeline(commands)
-        now = self.codec.clock()
-        records = []
-        for index, sid in enumerate(sids):
-            raw, pttl = answers[2 * index], answers[2 * index + 1]
-            error = next((a for a in (raw, pttl) if isinstance(a, Exception)), None)
-            if error is not None:
-                failed[sid] = str(error)
-                continue
-            try:
-                record = self.codec.record_of(sid, raw, pttl, now)
-            except SessionDecodeError as exc:
-                failed[sid] = exc.reason
-                continue
-            if record is not None:
-                records.append(record)
-        return records
-
-    def page(self, cursor: str | None, limit: int) -> Page:
-        check_limit(limit)
-        if hasattr(self.store.client, "get_primaries"):  # a cluster (no Redis subclass)
-            keys, cursor = self._scan_cluster(cursor, limit)
-        else:
-            keys, cursor = self._scan(cursor, limit)
-        failed: dict[str, str] = {}
-        records = self._records([self.codec.sid_of(key) for key in _unique(keys)], failed)
-        return Page(records, cursor, failed)
-
-    def _scan(self, cursor: str | None, limit: int) -> tuple[list[Any], str | None]:
-        """Keys from SCAN at ``cursor``, and the cursor after them (None at the end)."""
-        position = _position(cursor or "0", cursor)
-        keys: list[Any] = []
-        while True:  # SCAN may answer a step with no keys: go on until some or the end
-            position, found = self.store._call(
-                "SCAN", self.store.client.scan, position, self.codec.match_pattern(), limit
-            )
-            keys += found
-            if keys or position == 0:
-                return keys, None if position == 0 else str(position)
-
-    def _scan_cluster(self, cursor: str | None, limit: int) -> tuple[list[Any], str | None]:
-        """:meth:`_scan` over a cluster's primaries, one after another in the order of their
-        names; the cursor is ``host:port/position``, the primary and the SCAN cursor there."""
-        client = self.store.client
-        primaries = sorted(client.get_primaries(), key=lambda node: node.name)
-        names = [node.name for node in primaries]
-        index, position = 0, 0
-        if cursor:
-            name, _, at = cursor.rpartition("/")
-            if name not in names:
-                raise InvalidArgumentError(f"cursor {cursor!r} names no primary of this cluster")
-            index, position = names.index(name), _position(at, cursor)
-        keys: list[Any] = []
-        while True:
-            node = primaries[index]
-            scan = functools.partial(client.scan, target_nodes=node)
-            positions, found = self.store._call(
-                "SCAN", scan, position, self.codec.match_pattern(), limit
-            )
-            keys += found
-            position = positions[node.name]
-            if position == 0:
-                index, position = index + 1, 0
-                if index == len(primaries):
-                    return keys, None
-            if keys:
-                return keys, f"{names[index]}/{position}"
-
-    def read(self, sid: str) -> StoredSession | None:
-        failed: dict[str, str] = {}
-        records = self._records([sid], failed)
-        if failed:
-            raise SessionDecodeError(sid, failed[sid])
-        return records[0] if records else None
-
-    def raw(self, sid: str) -> RawRecord | None:
-        raw, pttl = self._pipeline(self.codec.record_commands(sid))
-        if raw is None:
-            return None
-        text = raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else str(raw)
-        return RawRecord(text, {"key": self.codec.key(sid), "value": text, "pttl": pttl})
-
-    def write(self, records: Sequence[StoredSession]) -> WriteResult:
-        now = self.codec.clock()
-        result, planned = plan_writes(records, lambda r: self.codec.put_command(r, now))
-        if planned:
-            answers = self._pipeline([command for _, command in planned])
-            for (sid, _), answer in zip(planned, answers, strict=True):
-                if isinstance(answer, Exception):
-                    result.failed[sid] = str(answer)
-                else:
-                    result.written.append(sid)
-        return result
-
-    def delete(self, sid: str) -> bool:
-        return bool(self.store._run(self.codec.destroy_command(sid)))
-
-    def purge_expired(self) -> None:
-        return None  # Redis deletes expired keys itself
-
-    def doctor(self) -> list[Finding]:
-        from redis import exceptions
-
-        try:
-            policy = self.store.client.config_get("maxmemory-policy").get("maxmemory-policy")
-            maxmemory = int(self.store.client.config_get("maxmemory").get("maxmemory") or 0)
-        except exceptions.ResponseError:  # CONFIG renamed or refused (managed Redis)
-            policy, maxmemory = None, None
-        except Exception as exc:
-            raise self.store._errors.wrap(exc, "CONFIG GET") from exc
-        policy = _text(policy) if policy is not None else None
-        findings = [self.codec.eviction_finding(policy, maxmemory)]
-        keys = self.store._keys()
-        without_ttl: list[str] = []
-        for batch in _batches(keys):
-            answers = self._pipeline([("PTTL", key) for key in batch])
-            without_ttl += [k for k, ttl in zip(batch, answers, strict=True) if ttl == -1]
-        findings.append(self.codec.ttl_finding(len(keys), without_ttl))
-        return findings

@@ -6,6 +6,7 @@
   pipeline (a cluster's routes each command to its node). The lean connection of
   ``lean.py`` comes before both where it can.
 - :class:`Errors` turns redis-py's exceptions into ours.
+- :func:`client_from_url` makes the client of a store URL.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import math
 import os
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from ...errors import BackendUnavailableError, TokenSessionError
-from .lean import resp
+from .format import url_options
+from .resp import resp
 
 if sys.version_info >= (3, 11):
     from asyncio import timeout as _timeout
@@ -61,6 +64,34 @@ def plain_pool(client: Any) -> Any:
     if getattr(client, "connection", None) is not None or getattr(pool, "cache", None):
         return None
     return pool
+
+
+def client_from_url(
+    url: str, options: dict[str, Any], socket_timeout: float, *, aio: bool
+) -> tuple[Any, dict[str, Any]]:
+    """The redis-py client (``redis.asyncio``'s with ``aio``) of a store URL and options,
+    and the store's own options; a ``RedisCluster`` for ``?cluster=1``."""
+    parsed = url_options(url, options, socket_timeout)
+    if aio:
+        import redis.asyncio
+        import redis.asyncio.cluster
+
+        client_class: Any = (
+            redis.asyncio.cluster.RedisCluster if parsed.cluster else redis.asyncio.Redis
+        )
+    else:
+        import redis
+        import redis.cluster
+
+        client_class = redis.cluster.RedisCluster if parsed.cluster else redis.Redis
+    return client_class.from_url(parsed.client_url, **parsed.client_options), parsed.store_options
+
+
+def mget_of(client: Any) -> Callable[[list[str]], Any]:
+    """The client's MGET of keys in any slots: a cluster's plain MGET refuses keys of
+    different slots."""
+    mget: Callable[[list[str]], Any] = getattr(client, "mget_nonatomic", client.mget)
+    return mget
 
 
 class HeldConnection:

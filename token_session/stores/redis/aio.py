@@ -1,0 +1,132 @@
+"""The asyncio shell: :class:`AsyncRedisStore` sends :class:`~.format.RedisCodec`'s commands
+on the lean connection of ``lean.py`` where it can, else through ``redis.asyncio``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+from ...flows import arun
+from ..base import Session
+from .format import Command, codec_of, unique
+from .lean import LeanConnection
+from .resp import lean_settings
+from .senders import (
+    AutoPipeline,
+    ConnectionPipeline,
+    Errors,
+    Replies,
+    client_from_url,
+    mget_of,
+    plain_pool,
+)
+
+
+class AsyncRedisStore:
+    """:class:`RedisStore` over ``redis.asyncio`` (``Redis``, ``RedisCluster``, ...).
+
+    Operations awaited concurrently go to Redis together, written in one go on one
+    connection (on a cluster: in one pipeline per turn of the event loop);
+    ``auto_pipeline=False`` sends each on its own through the client.
+    """
+
+    def __init__(
+        self, client: Any, *, owns_client: bool = False, auto_pipeline: bool = True, **options: Any
+    ) -> None:
+        self.client = client
+        self.codec = codec_of(**options)
+        self._owns_client = owns_client
+        self._errors = Errors()
+        pool = plain_pool(client)
+        settings = lean_settings(pool) if pool is not None and auto_pipeline else None
+        self._lean: LeanConnection | None = None
+        # each sends one command and gives its answer, errors already ours
+        self._run: Callable[[Command], Awaitable[Any]]
+        if not auto_pipeline:
+            self._run = self._execute
+        elif settings is not None:
+            replies = Replies(self._errors)
+            self._lean = LeanConnection(settings, replies.answer, replies.fail)
+            self._run = self._lean
+        elif pool is not None:
+            timeout = getattr(pool, "connection_kwargs", {}).get("socket_timeout")
+            self._run = ConnectionPipeline(pool, timeout, self._errors)
+        else:
+            self._run = AutoPipeline(client, self._errors)
+
+    @classmethod
+    def from_url(cls, url: str, *, socket_timeout: float = 5.0, **options: Any) -> AsyncRedisStore:
+        """See :meth:`RedisStore.from_url`."""
+        client, store_options = client_from_url(url, options, socket_timeout, aio=True)
+        return cls(client, owns_client=True, **store_options)
+
+    async def _execute(self, command: Command) -> Any:
+        try:
+            return await self.client.execute_command(*command)
+        except Exception as exc:
+            raise self._errors.wrap(exc, command[0]) from exc
+
+    async def get(self, sid: str) -> Session | None:
+        return self.codec.decode(sid, await self._run(self.codec.get_command(sid)))
+
+    async def set(self, sid: str, session: Mapping[str, Any]) -> None:
+        await self._run(self.codec.set_command(sid, session))
+
+    async def touch(self, sid: str, session: Mapping[str, Any]) -> None:
+        command = self.codec.touch_command(sid, session)
+        if command is not None:
+            await self._run(command)
+
+    async def destroy(self, sid: str) -> None:
+        await self._run(self.codec.destroy_command(sid))
+
+    async def ids(self) -> list[str]:
+        return await arun(self, self.codec.ids_flow())
+
+    async def length(self) -> int:
+        return await arun(self, self.codec.length_flow())
+
+    async def all(self) -> dict[str, Session]:
+        return await arun(self, self.codec.all_flow())
+
+    async def clear(self) -> None:
+        await arun(self, self.codec.clear_flow())
+
+    # -- the flows' calls: redis.asyncio's own SCAN, MGET and DEL
+
+    async def _keys(self) -> list[str]:
+        try:
+            return unique([key async for key in self._scan_iter()])
+        except Exception as exc:
+            raise self._errors.wrap(exc, "SCAN") from exc
+
+    def _scan_iter(self) -> AsyncIterator[Any]:
+        iterator: AsyncIterator[Any] = self.client.scan_iter(
+            match=self.codec.match_pattern(), count=self.codec.scan_count
+        )
+        return iterator
+
+    async def _mget(self, keys: list[str]) -> list[bytes | None]:
+        return await self._await("MGET", mget_of(self.client)(keys))  # type: ignore[no-any-return]
+
+    async def _delete(self, keys: list[str]) -> int:
+        return await self._await("DEL", self.client.delete(*keys))  # type: ignore[no-any-return]
+
+    async def _await(self, name: str, pending: Any) -> Any:
+        try:
+            return await pending
+        except Exception as exc:
+            raise self._errors.wrap(exc, name) from exc
+
+    async def close(self) -> None:
+        """Close the store's own connection; close the client if this store made it."""
+        if self._lean is not None:
+            self._lean.close()
+        if self._owns_client:
+            await self.client.aclose()
+
+    async def __aenter__(self) -> AsyncRedisStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

@@ -1,0 +1,110 @@
+"""The blocking shell: :class:`RedisStore` sends :class:`~.format.RedisCodec`'s commands
+through redis-py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ...flows import run
+from ..base import Session
+from .format import Command, codec_of, unique
+from .senders import Errors, HeldConnection, client_from_url, mget_of, plain_pool
+
+
+class RedisStore:
+    """connect-redis over redis-py: ``RedisStore(client, prefix="sess:", ttl=86400, ...)``.
+
+    Options keep connect-redis's names in snake_case: ``prefix``, ``ttl`` (seconds, or a
+    function of the session), ``scan_count``, ``serializer`` (``stringify``/``parse`` or
+    ``dumps``/``loads``; default: JSON exactly as Node writes it), ``disable_ttl``,
+    ``disable_touch``.
+    """
+
+    def __init__(self, client: Any, *, owns_client: bool = False, **options: Any) -> None:
+        self.client = client
+        self.codec = codec_of(**options)
+        self._owns_client = owns_client
+        self._errors = Errors()
+        pool = plain_pool(client)
+        self._lane = HeldConnection(client, pool) if pool is not None else None
+        self._send: Callable[[Command], Any] = self._lane or (lambda c: client.execute_command(*c))
+
+    @classmethod
+    def from_url(cls, url: str, *, socket_timeout: float = 5.0, **options: Any) -> RedisStore:
+        """``redis://`` / ``rediss://`` / ``unix://`` URL; store options may go in its query
+        (``?prefix=app:&ttl=3600``), and ``?cluster=1`` makes it a Redis Cluster's (any of
+        its nodes). Commands fail with BackendUnavailableError after ``socket_timeout``
+        seconds without an answer."""
+        client, store_options = client_from_url(url, options, socket_timeout, aio=False)
+        return cls(client, owns_client=True, **store_options)
+
+    def _run(self, command: Command) -> Any:
+        try:
+            return self._send(command)
+        except Exception as exc:
+            raise self._errors.wrap(exc, command[0]) from exc
+
+    def get(self, sid: str) -> Session | None:
+        return self.codec.decode(sid, self._run(self.codec.get_command(sid)))
+
+    def set(self, sid: str, session: Mapping[str, Any]) -> None:
+        self._run(self.codec.set_command(sid, session))
+
+    def touch(self, sid: str, session: Mapping[str, Any]) -> None:
+        command = self.codec.touch_command(sid, session)
+        if command is not None:
+            self._run(command)
+
+    def destroy(self, sid: str) -> None:
+        self._run(self.codec.destroy_command(sid))
+
+    def ids(self) -> list[str]:
+        return run(self, self.codec.ids_flow())
+
+    def length(self) -> int:
+        return run(self, self.codec.length_flow())
+
+    def all(self) -> dict[str, Session]:
+        return run(self, self.codec.all_flow())
+
+    def clear(self) -> None:
+        run(self, self.codec.clear_flow())
+
+    # -- the flows' calls: redis-py's own SCAN, MGET and DEL
+
+    def _keys(self) -> list[str]:
+        # RedisCluster.scan_iter walks every primary, as connect-redis 9.0.0 does
+        def scan() -> list[str]:
+            codec = self.codec
+            return unique(
+                self.client.scan_iter(match=codec.match_pattern(), count=codec.scan_count)
+            )
+
+        keys: list[str] = self._call("SCAN", scan)
+        return keys
+
+    def _mget(self, keys: list[str]) -> list[bytes | None]:
+        return self._call("MGET", mget_of(self.client), keys)  # type: ignore[no-any-return]
+
+    def _delete(self, keys: list[str]) -> int:
+        return self._call("DEL", self.client.delete, *keys)  # type: ignore[no-any-return]
+
+    def _call(self, name: str, function: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return function(*args)
+        except Exception as exc:
+            raise self._errors.wrap(exc, name) from exc
+
+    def close(self) -> None:
+        """Give back the store's connection; close the client if this store made it."""
+        if self._lane is not None:
+            self._lane.close()
+        if self._owns_client:
+            self.client.close()
+
+    def __enter__(self) -> RedisStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
