@@ -7,11 +7,12 @@ from typing import Any
 
 from token_session import MemoryStore, TokenSession
 from token_session.compat import Cookie, dumps, encode_cookie_value, sign, unsign
-from token_session.compat.cookie import from_ms
+from token_session.compat.cookie import js_date
 
 
 def untag(value: Any) -> Any:
-    """The Python value a tagged value stands for (ints stay int, dates become datetimes)."""
+    """The Python value a tagged value stands for (ints stay int, dates become datetimes,
+    or JsDates past what a datetime holds)."""
     if isinstance(value, list):
         return [untag(item) for item in value]
     if not isinstance(value, dict):
@@ -20,7 +21,7 @@ def untag(value: Any) -> Any:
         text = value["n"]
         return int(text) if text.lstrip("-").isdigit() else float(text)
     if "d" in value:
-        return from_ms(value["d"])
+        return js_date(value["d"])
     return {key: untag(item) for key, item in value["o"]}
 
 

@@ -8,16 +8,15 @@ must write the same keys, in the same order, with the same values.
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
 from typing import Any
 
+from .jsdate import JsDate, js_date_ms, time_clip
 from .jsjson import js_truthy
 
-__all__ = ["Cookie", "expires_ms", "js_date_ms", "now_ms", "parse_js_date"]
+__all__ = ["Cookie", "JsDate", "expires_ms", "js_date", "js_date_ms", "now_ms", "parse_js_date"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -53,6 +52,8 @@ def now_ms() -> int:
 
 
 def from_ms(ms: int) -> datetime:
+    """The aware datetime of an epoch-milliseconds instant; OverflowError beyond years
+    1..9999 (:func:`js_date` takes a Date's whole range)."""
     return _EPOCH + timedelta(milliseconds=ms)
 
 
@@ -62,78 +63,17 @@ def to_ms(value: datetime) -> int:
     return (value - _EPOCH) // timedelta(milliseconds=1)
 
 
-# ECMAScript's date-time string format, with what V8 also takes there: "t" or " " for "T",
-# "z" for "Z", "+HHMM" for "+HH:MM", more than three fraction digits (cut to milliseconds).
-_ISO_DATE = re.compile(
-    r"([+-][0-9]{6}|[0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?"
-    r"(?:[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?)?"
-    r"([Zz]|[+-][0-9]{2}:?[0-9]{2})?"
-)
-_TO_JSON_FORM = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
-_NAIVE_EPOCH = datetime(1970, 1, 1)
-_ONE_MS = timedelta(milliseconds=1)
-_MS_PER_DAY = 86_400_000
-_MAX_TIME_MS = 8.64e15  # the ECMAScript time value range
+_MIN_DATETIME_MS = -62_135_596_800_000  # 0001-01-01T00:00:00.000Z
+_MAX_DATETIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 
-def _days_from_civil(year: int, month: int, day: int) -> int:
-    """Days from 1970-01-01 to a proleptic Gregorian date; a day past the month's end runs
-    on into the next month, as ECMAScript's MakeDay does."""
-    year -= month <= 2
-    era = year // 400
-    year_of_era = year - era * 400
-    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
-    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
-    return era * 146_097 + day_of_era - 719_468
-
-
-def _iso_date_ms(match: re.Match[str]) -> float:
-    year_text, month, day, hour, minute, second, fraction, offset = match.groups()
-    if year_text == "-000000":
-        return math.nan
-    year = int(year_text)
-    month_n, day_n = int(month or 1), int(day or 1)
-    hour_n, minute_n, second_n = int(hour or 0), int(minute or 0), int(second or 0)
-    ms = int((fraction or "0")[:3].ljust(3, "0"))
-    if not (1 <= month_n <= 12 and 1 <= day_n <= 31 and minute_n < 60 and second_n < 60):
-        return math.nan
-    if hour_n > 24 or (hour_n == 24 and (minute_n or second_n or ms)):
-        return math.nan
-    time_ms = ((hour_n * 60 + minute_n) * 60 + second_n) * 1000 + ms
-    value = _days_from_civil(year, month_n, day_n) * _MS_PER_DAY + time_ms
-    if offset and offset not in "Zz":
-        offset_hours, offset_minutes = int(offset[1:3]), int(offset[-2:])
-        if offset_hours > 23 or offset_minutes > 59:
-            return math.nan
-        sign = 1 if offset[0] == "+" else -1
-        value -= sign * (offset_hours * 60 + offset_minutes) * 60_000
-    return float(value) if abs(value) <= _MAX_TIME_MS else math.nan
-
-
-def js_date_ms(text: str) -> float:
-    """``Number(new Date(text))``: epoch milliseconds, NaN where JS gets an Invalid Date.
-
-    Reads what V8 reads in practice for dates that were written by a program: ECMAScript's
-    date-time format (``Date#toJSON``; a day past the month's end runs on, 24:00 is the next
-    day's start; no offset means UTC here, where JS takes a date-time's as local time) and
-    the RFC 1123 form ``Date#toUTCString`` writes. V8's other, legacy forms read as NaN.
-    """
-    if _TO_JSON_FORM.fullmatch(text):  # Date#toJSON's form, the usual case, read faster
-        try:
-            # whole milliseconds over one: the quotient is exact, and a float already
-            return (datetime.fromisoformat(text[:23]) - _NAIVE_EPOCH) / _ONE_MS
-        except ValueError:  # a day past the month's end, 24:00: read below
-            pass
-    match = _ISO_DATE.fullmatch(text)
-    if match is not None:
-        return _iso_date_ms(match)
-    try:
-        parsed = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return math.nan
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return float(to_ms(parsed))
+def js_date(ms: float) -> datetime | JsDate:
+    """``new Date(ms)``: an aware datetime where one holds the instant, else a
+    :class:`~token_session.compat.jsdate.JsDate` (beyond years 1..9999, or invalid)."""
+    clipped = time_clip(ms)
+    if _MIN_DATETIME_MS <= clipped <= _MAX_DATETIME_MS:  # NaN is neither
+        return from_ms(int(clipped))
+    return JsDate(clipped)
 
 
 def parse_js_date(text: str) -> datetime | None:
@@ -166,6 +106,8 @@ def expires_ms(session: Mapping[str, Any]) -> float | None:
         return None
     if isinstance(expires, datetime):
         return to_ms(expires)
+    if isinstance(expires, JsDate):  # new Date(date) keeps its time value (NaN if invalid)
+        return expires.ms
     if isinstance(expires, str):
         return js_date_ms(expires)
     if isinstance(expires, (bool, int, float)):
@@ -196,6 +138,10 @@ class Cookie:
     applies its options' keys. Time is whole milliseconds from ``clock`` (``Date.now``).
     A field never set is JS ``undefined``: it reads as None and is left out of
     :meth:`to_json`; a field set to None is JS ``null`` and is written as null.
+
+    ``expires`` is a JS Date over the whole range JS gives one (years -271821 to 275760):
+    an aware ``datetime`` within years 1..9999, else a :class:`JsDate` (an expiry such as
+    ``originalMaxAge: 1e15`` gives, or an Invalid Date, which JSON writes as null).
     """
 
     __slots__ = ("_clock", "_fields")
@@ -247,7 +193,7 @@ class Cookie:
                 self.max_age = value
             elif key == "expires":
                 # a stored cookie's expires is text; createSession makes it a Date again
-                self.expires = parse_js_date(value) if isinstance(value, str) else value
+                self.expires = js_date(js_date_ms(value)) if isinstance(value, str) else value
             elif key in _JSON_KEYS:
                 self._fields[key] = value
             # other keys become plain properties in Node, outside toJSON: nothing to keep
@@ -256,23 +202,39 @@ class Cookie:
 
     @property
     def expires(self) -> datetime | None:
+        """The expiry as an aware datetime; None without one, and also where no datetime
+        holds it (past year 9999, or an Invalid Date): :attr:`expires_ms` has it then."""
         value = self._fields.get("expires")
         return value if isinstance(value, datetime) else None
 
     @expires.setter
-    def expires(self, value: datetime | None) -> None:
-        if value is not None and not isinstance(value, datetime):
-            raise TypeError("expires must be a datetime or None")
-        if value is not None:
-            value = from_ms(to_ms(value))  # a JS Date holds whole milliseconds
+    def expires(self, value: datetime | JsDate | None) -> None:
+        if isinstance(value, datetime):
+            value = js_date(to_ms(value))  # a JS Date holds whole milliseconds
+        elif isinstance(value, JsDate):
+            value = js_date(value.ms)
+        elif value is not None:
+            raise TypeError("expires must be a datetime, a JsDate or None")
         self._fields["expires"] = value
         self._fields["originalMaxAge"] = self.max_age
 
     @property
-    def max_age(self) -> int | None:
-        """Milliseconds left until ``expires`` (negative once past), None without one."""
-        expires = self.expires
-        return None if expires is None else to_ms(expires) - self._clock()
+    def expires_ms(self) -> int | float | None:
+        """``expires.valueOf()``: epoch milliseconds over a JS Date's whole range (NaN for an
+        Invalid Date); None when ``expires`` is not a Date (null or undefined)."""
+        value = self._fields.get("expires")
+        if isinstance(value, datetime):
+            return to_ms(value)
+        if isinstance(value, JsDate):
+            return int(value.ms) if value.valid else value.ms
+        return None
+
+    @property
+    def max_age(self) -> int | float | None:
+        """Milliseconds left until ``expires`` (negative once past; NaN for an Invalid Date,
+        as express-session's ``maxAge`` getter gives), None without one."""
+        expires = self.expires_ms
+        return None if expires is None else expires - self._clock()
 
     @max_age.setter
     def max_age(self, ms: float | None) -> None:
@@ -281,7 +243,8 @@ class Cookie:
             return
         if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not math.isfinite(ms):
             raise TypeError("maxAge must be a number of milliseconds or None")
-        self.expires = from_ms(math.trunc(self._clock() + ms))
+        # new Date(Date.now() + ms): an Invalid Date past the range, as in Node
+        self.expires = js_date(self._clock() + ms)
 
     @property
     def original_max_age(self) -> int | float | None:
@@ -298,11 +261,17 @@ class Cookie:
             # maxAge = undefined: expires and then originalMaxAge become undefined too
             self._fields.pop("expires", None)
             return self
-        self.max_age = self.original_max_age
+        lifetime = self.original_max_age
+        if isinstance(lifetime, float) and not math.isfinite(lifetime):
+            # NaN, as an Invalid Date leaves originalMaxAge: new Date(NaN) again
+            self.expires = JsDate(math.nan)
+            return self
+        self.max_age = lifetime
         return self
 
     def to_json(self) -> dict[str, Any]:
-        """The keys, order and values of ``Cookie.prototype.toJSON`` (expires as a datetime)."""
+        """The keys, order and values of ``Cookie.prototype.toJSON`` (expires as a datetime,
+        or a :class:`JsDate` where no datetime holds it; both are Dates to ``dumps``)."""
         fields = self._fields
         return {key: fields[key] for key in _JSON_KEYS if key in fields}
 

@@ -20,6 +20,8 @@ from enum import Enum
 from typing import Any
 from uuid import UUID
 
+from .jsdate import JsDate
+
 __all__ = ["dumps", "js_iso", "js_number", "js_truthy", "loads"]
 
 _orjson: Any
@@ -64,8 +66,10 @@ _MAX_INDEX = 2**32 - 2
 def dumps(obj: Any) -> str:
     """Serialize ``obj`` to the exact text ``JSON.stringify`` gives for the same JS value.
 
-    Besides JSON's own types, an aware ``datetime`` is written as ``Date#toJSON`` writes
-    it, a ``UUID`` as its canonical string and an ``Enum`` member as its value.
+    Besides JSON's own types, an aware ``datetime`` and a
+    :class:`~token_session.compat.jsdate.JsDate` are written as ``Date#toJSON`` writes them
+    (an Invalid Date as null), a ``UUID`` as its canonical string and an ``Enum`` member as
+    its value.
 
     Raises :class:`TypeError` naming the path of a value JSON cannot carry (bytes, sets,
     naive datetimes, arbitrary objects) or of a circular reference.
@@ -128,6 +132,8 @@ def _v8_writes_the_same(raw: bytes) -> bool:
 def _default(obj: Any) -> Any:
     if isinstance(obj, datetime):
         return js_iso(obj)
+    if isinstance(obj, JsDate):
+        return obj.to_json()
     if isinstance(obj, UUID):
         return str(obj)
     if isinstance(obj, Enum):
@@ -288,6 +294,9 @@ def _encode(obj: Any, out: list[str], path: str, active: set[int]) -> None:
             out.append(_encode_string(js_iso(obj)))
         except TypeError as exc:
             raise TypeError(f"{exc} (at {path})") from None
+    elif isinstance(obj, JsDate):
+        text = obj.to_json()
+        out.append("null" if text is None else _encode_string(text))
     elif isinstance(obj, UUID):
         out.append(_encode_string(str(obj)))
     elif isinstance(obj, Enum):
@@ -295,7 +304,7 @@ def _encode(obj: Any, out: list[str], path: str, active: set[int]) -> None:
     else:
         raise TypeError(
             f"{type(obj).__name__} at {path} cannot be stored as JSON (sessions hold dicts, "
-            "lists, str, int, float, bool, None, aware datetimes, UUIDs and enums)"
+            "lists, str, int, float, bool, None, aware datetimes, JsDates, UUIDs and enums)"
         )
 
 
