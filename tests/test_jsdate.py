@@ -1,10 +1,14 @@
 """JS dates over their whole range (compat.jsdate), against V8's own Date: time values, their
-JSON and UTC text, Dates past year 9999 in cookies."""
+JSON and UTC text, Dates past year 9999 in cookies, and local date-times under TZ."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,7 +22,7 @@ from token_session.compat.jsdate import MAX_TIME_MS, js_utc_string, time_clip
 from token_session.errors import InvalidArgumentError
 from token_session.web.cookies import serialize
 
-from .node import NodeOracle, number_text
+from .node import NodeOracle, ensure_node_project, number_text
 from .python_ops import answer
 
 NOW = 1_700_000_000_123
@@ -152,3 +156,88 @@ def test_set_cookie_expires_past_year_9999_matches_cookie_serialize(
             serialize("a", "b", {"expires": JsDate(ms)})
     else:
         assert serialize("a", "b", {"expires": JsDate(ms)}) == expected["header"]
+
+
+# -- local date-times -------------------------------------------------------------------------
+
+LOCAL_TEXTS = [
+    "2030-06-15T10:20:30",
+    "2030-01-15T10:20",
+    "2030-06-15 10:20:30",
+    "2030-06-15t10:20:30.5",
+    "2030-06-15T24:00:00",
+    "2026-03-08T02:30:00",  # skipped in New York
+    "2026-11-01T01:30:00.250",  # twice in New York
+    "2026-10-04T02:15:00",  # Lord Howe's half-hour step
+    "2026-04-05T01:45:00",
+    "1800-01-01T00:00:00",  # local mean time
+    "1883-11-18T12:03:57",
+    "+033658-09-27T01:46:40",  # the zone's last rule, far on
+    "-000001-01-01T00:00:00",
+    "+275760-09-12T20:00:00",
+    "+275760-09-12T20:00:01",
+    "+275760-09-13T09:00:00",
+    "+275760-09-22T23:59:59",
+    "+275760-09-23T00:00:01",
+    "-271821-04-19T19:03:58",
+    "-271821-04-19T19:03:57",
+    "-271821-04-20T09:00:00",
+    "-271821-04-10T00:00:00",
+    # dates alone and explicit offsets stay UTC
+    "2030-06-15",
+    "2030-06-15T10:20:30Z",
+    "2030-06-15T10:20:30.000Z",
+    "2030-06-15T10:20:30+02:00",
+    "Tue, 14 Nov 2023 22:13:20",
+    "Tue, 14 Nov 2023 22:13",
+    "Tue, 14 Nov 2023 22:13:20 GMT",
+    "Tue, 14 Nov 2023 22:13:20 -0000",
+    "Tue, 14 Nov 2023 22:13:20 +0100",
+]
+ZONES = ["America/New_York", "Asia/Tokyo", "Australia/Lord_Howe", "Europe/London", "UTC"]
+
+
+def node_dates_in(zone: str, texts: list[str]) -> list[float | None]:
+    """``Number(new Date(text))`` for each text, by a Node started with ``TZ=zone``."""
+    script = (
+        "let s='';process.stdin.on('data',c=>s+=c).on('end',()=>process.stdout.write("
+        "JSON.stringify(JSON.parse(s).map(t=>{const v=Number(new Date(t));"
+        "return Number.isNaN(v)?null:v}))))"
+    )
+    result = subprocess.run(
+        ["node", "-e", script],
+        cwd=ensure_node_project(),
+        input=json.dumps(texts),
+        env={**os.environ, "TZ": zone},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    values: list[float | None] = json.loads(result.stdout)
+    return values
+
+
+@pytest.fixture
+def local_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Sets this process's local time zone (TZ and time.tzset), restored afterwards."""
+
+    def use(zone: str) -> None:
+        monkeypatch.setenv("TZ", zone)
+        time.tzset()
+
+    yield use
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_a_date_time_without_offset_is_local_time_as_node_reads_it(
+    local_zone: Any, zone: str
+) -> None:
+    expected = node_dates_in(zone, LOCAL_TEXTS)
+    local_zone(zone)
+    got = [js_date_ms(text) for text in LOCAL_TEXTS]
+    assert [None if math.isnan(ms) else ms for ms in got] == expected
+    if zone == "America/New_York":
+        assert js_date_ms("2030-06-15T10:20:30") == 1_907_763_630_000  # 14:20:30Z

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
@@ -19,12 +20,17 @@ __all__ = [
     "js_date_ms",
     "js_iso_ms",
     "js_utc_string",
+    "local_to_utc_ms",
     "time_clip",
 ]
 
 MAX_TIME_MS = 8_640_000_000_000_000  # ECMAScript's time value range: +-100,000,000 days
 MS_PER_DAY = 86_400_000
+# V8 (builtins-date.cc, ParseDateTimeString) takes a local date-time whose value, read as
+# UTC, is within DateCache::kMaxTimeBeforeUTCInMs: the range plus ten days
+_MAX_LOCAL_MS = MAX_TIME_MS + 10 * MS_PER_DAY
 _NAIVE_EPOCH = datetime(1970, 1, 1)
+_400_YEARS_S = 146_097 * 86_400  # a Gregorian cycle: the same dates on the same weekdays
 _WEEKDAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -141,6 +147,46 @@ class JsDate:
 # -- Date.parse ------------------------------------------------------------------------------
 
 
+def _local_offset_s(utc_s: int) -> int:
+    """The local zone's UTC offset (seconds) at an instant, as ``time.localtime`` (TZ, or
+    the system's zone) gives it."""
+    try:
+        return time.localtime(utc_s).tm_gmtoff
+    except (OverflowError, OSError, ValueError):
+        # a platform whose localtime stops short: the same day of a 400-year cycle nearer 1970
+        return time.localtime(utc_s - (utc_s // _400_YEARS_S) * _400_YEARS_S).tm_gmtoff
+
+
+def local_to_utc_ms(local_ms: int) -> int:
+    """The instant of a local date-time (``local_ms``: its fields read as if UTC).
+
+    V8 asks ICU's ``getOffsetFromLocal`` with ``UCAL_TZ_LOCAL_FORMER`` twice: a time the
+    clocks skip is read with the offset before the change, a time they pass twice is the
+    first of the two instants. This is CPython's ``datetime`` reading of a naive local time
+    with ``fold=0``, done on epoch seconds so that it covers every year a Date holds.
+    """
+    seconds, milli = divmod(local_ms, 1000)
+
+    def local(utc_s: int) -> int:
+        return utc_s + _local_offset_s(utc_s)
+
+    first_offset = _local_offset_s(seconds)
+    first = seconds - first_offset
+    if local(first) == seconds:
+        day_before = first - 86_400
+        other_offset = _local_offset_s(day_before)
+        if other_offset == first_offset:
+            return first * 1000 + milli
+    else:
+        other_offset = local(first) - first
+    second = seconds - other_offset
+    if local(second) == seconds:
+        return second * 1000 + milli
+    if local(first) == seconds:
+        return first * 1000 + milli
+    return max(first, second) * 1000 + milli  # in the gap: the offset before the change
+
+
 # ECMAScript's date-time string format, with what V8 also takes there: "t" or " " for "T",
 # "z" for "Z", "+HHMM" for "+HH:MM", more than three fraction digits (cut to milliseconds).
 _ISO_DATE = re.compile(
@@ -149,6 +195,8 @@ _ISO_DATE = re.compile(
     r"([Zz]|[+-][0-9]{2}:?[0-9]{2})?"
 )
 _TO_JSON_FORM = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
+# the legacy form with no zone after its time ("Tue, 14 Nov 2023 22:13:20"): local time
+_LEGACY_NO_ZONE = re.compile(r".*[0-9]:[0-9]{2}(?::[0-9]{2})?\s*")
 _MS_DELTA = timedelta(milliseconds=1)
 
 
@@ -166,7 +214,12 @@ def _iso_date_ms(match: re.Match[str]) -> float:
         return math.nan
     time_ms = ((hour_n * 60 + minute_n) * 60 + second_n) * 1000 + ms
     value = days_from_civil(year, month_n, day_n) * MS_PER_DAY + time_ms
-    if offset and offset not in "Zz":
+    if offset is None and hour is not None:
+        # a date-time with no offset is local time (a date alone is UTC): ES2016 on, V8
+        if abs(value) > _MAX_LOCAL_MS:
+            return math.nan
+        value = local_to_utc_ms(value)
+    elif offset and offset not in "Zz":
         offset_hours, offset_minutes = int(offset[1:3]), int(offset[-2:])
         if offset_hours > 23 or offset_minutes > 59:
             return math.nan
@@ -180,8 +233,9 @@ def js_date_ms(text: str) -> float:
 
     Reads what V8 reads in practice for dates that were written by a program: ECMAScript's
     date-time format (``Date#toJSON``; a day past the month's end runs on, 24:00 is the next
-    day's start; no offset means UTC here, where JS takes a date-time's as local time) and
-    the RFC 1123 form ``Date#toUTCString`` writes. V8's other, legacy forms read as NaN.
+    day's start; a date-time with no offset is in the local time zone, as Node takes it from
+    TZ or the system, a date alone is UTC) and the RFC 1123 form ``Date#toUTCString`` writes
+    (local time too when it names no zone). V8's other, legacy forms read as NaN.
     """
     if _TO_JSON_FORM.fullmatch(text):  # Date#toJSON's form, the usual case, read faster
         try:
@@ -200,4 +254,6 @@ def js_date_ms(text: str) -> float:
     local_ms = (parsed.replace(tzinfo=None) - _NAIVE_EPOCH) // _MS_DELTA
     if offset is not None:
         return float(local_ms - offset // _MS_DELTA)
-    return float(local_ms)
+    if _LEGACY_NO_ZONE.fullmatch(text):  # no zone named: V8 reads local time
+        return float(local_to_utc_ms(local_ms))
+    return float(local_ms)  # "-0000" and zones Python does not know: read as UTC
