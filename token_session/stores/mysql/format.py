@@ -56,11 +56,11 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import pymysql
 from pymysql.connections import Connection
 
-from ..compat.cookie import expires_ms, now_ms
-from ..compat.jsjson import js_truthy
-from ..errors import BackendUnavailableError, InvalidArgumentError
-from .base import Session, check_sid, decode_session, encode_session
-from .records import (
+from ...compat.cookie import expires_ms, now_ms
+from ...compat.jsjson import js_truthy
+from ...errors import BackendUnavailableError, InvalidArgumentError
+from ..base import Session, check_sid, decode_session, encode_session
+from ..records import (
     Finding,
     Page,
     RawRecord,
