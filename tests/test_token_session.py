@@ -19,7 +19,8 @@ from token_session import (
     SessionNotFoundError,
     TokenSession,
 )
-from token_session.compat import expires_ms, js_iso
+from token_session.compat import dumps, expires_ms, js_iso, js_iso_ms
+from token_session.session import refreshed
 from token_session.stores import AsyncMemoryStore
 
 from .conftest import NOW, Clock
@@ -258,3 +259,89 @@ async def test_async_token_session_lifecycle(clock: Clock) -> None:
         assert await tokens.get(new_sid) is None
         with pytest.raises(InvalidArgumentError):
             await tokens.get(None)  # type: ignore[arg-type]
+
+
+# -- what Node accepts, Python reads: expiries past year 9999 and past JS's dates ----------
+
+FAR = 10**15  # originalMaxAge 1e15: expires in year 33,7xx, a valid JS date
+BEYOND = 8_640_000_000_000_000 - NOW + 1  # now + it is past JS's last date
+
+
+def _node_date_json(node: NodeOracle, ms: int) -> str | None:
+    """``JSON.parse(JSON.stringify(new Date(ms)))`` by Node: the text, or None for null."""
+    text: str | None = node.out("date", ms=str(ms))[1]
+    return text
+
+
+def _stored_with_lifetime(store: MemoryStore, sid: str, lifetime: int) -> None:
+    cookie = {"originalMaxAge": lifetime, "expires": js_iso_ms(NOW + 60_000)}
+    store.set(sid, {"user": "ada", "cookie": cookie})
+
+
+@pytest.mark.parametrize("lifetime", [FAR, BEYOND, -FAR])
+def test_touching_a_session_far_in_time_writes_what_node_writes(
+    node: NodeOracle, tokens: TokenSession, store: MemoryStore, clock: Clock, lifetime: int
+) -> None:
+    clock.now += 5_000
+    expected = _node_date_json(node, clock.now + lifetime)
+    if lifetime == BEYOND:
+        assert expected is None  # an Invalid Date: JSON.stringify writes null
+    refreshed = {"user": "ada", "cookie": {"originalMaxAge": lifetime, "expires": expected}}
+    # the store's expiry: the cookie's, or its default TTL for expires null
+    expiry = clock.now + (lifetime if expected is not None else 1800 * 1000)
+    live = expiry > clock.now
+    for name, call in (
+        ("get", tokens.get),
+        ("get_and_touch", tokens.get_and_touch),
+        ("touch", tokens.touch),
+    ):
+        _stored_with_lifetime(store, name, lifetime)
+        assert call(name) == (True if name == "touch" else refreshed)
+        assert store.raw(name) == ((dumps(store.get(name)), expiry) if live else None)
+    _stored_with_lifetime(store, "old", lifetime)
+    new_sid = tokens.regenerate("old")
+    assert store.get("old") is None
+    assert store.get(new_sid) == (refreshed if live else None)
+
+
+def test_a_lifetime_past_any_float_touches_to_an_invalid_date() -> None:
+    # 1e400 written out in digits: Infinity to JS, so new Date(now + it) is invalid
+    touched = refreshed({"cookie": {"originalMaxAge": 10**400}}, NOW)
+    assert touched["cookie"]["expires"] is None
+
+
+async def test_async_touch_of_a_session_far_in_time(clock: Clock) -> None:
+    store = AsyncMemoryStore(clock=clock)
+    _stored_with_lifetime(store.sync, "far", FAR)
+    tokens = AsyncTokenSession(store, clock=clock)
+    session = await tokens.get("far")
+    assert session is not None
+    assert session["cookie"]["expires"] == js_iso_ms(NOW + FAR)
+    assert store.sync.raw("far")[1] == NOW + FAR  # type: ignore[index]
+
+
+@pytest.mark.parametrize("cookie", [None, {"path": "/"}])
+def test_a_ttl_far_in_time_is_written_as_node_writes_the_date(
+    node: NodeOracle, tokens: TokenSession, store: MemoryStore, cookie: Any
+) -> None:
+    data = {"code": 1} if cookie is None else {"code": 1, "cookie": cookie}
+    created = tokens.new_with_ttl(data, 1e12)
+    assert created.data["cookie"]["originalMaxAge"] == FAR
+    assert created.data["cookie"]["expires"] == _node_date_json(node, NOW + FAR)
+    assert store.get(created.sid) == created.data
+    tokens.set_with_ttl(created.sid, data, 1e12)
+    assert store.get(created.sid) == created.data
+
+
+@pytest.mark.parametrize(
+    "ttl", [1e308, 8.64e12, (8_640_000_000_000_000 - NOW) / 1000 + 0.001, 10**400]
+)
+def test_a_ttl_past_js_dates_is_refused(tokens: TokenSession, ttl: float) -> None:
+    for data in ({}, {"cookie": {"path": "/"}}):
+        with pytest.raises(InvalidArgumentError, match="past the last date"):
+            tokens.new_with_ttl(data, ttl)
+        with pytest.raises(InvalidArgumentError, match="past the last date"):
+            tokens.set_with_ttl("tok", data, ttl)
+    assert tokens.store.length() == 0
+    last = (8_640_000_000_000_000 - NOW) / 1000  # the last TTL that stays within
+    assert tokens.new_with_ttl({}, last).data["cookie"]["expires"] == "+275760-09-13T00:00:00.000Z"

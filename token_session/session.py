@@ -11,8 +11,9 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, NamedTuple, TypeVar
 
-from .compat.cookie import Cookie, from_ms, now_ms
-from .compat.jsjson import js_iso, js_truthy
+from .compat.cookie import Cookie, now_ms
+from .compat.jsdate import js_iso_ms
+from .compat.jsjson import js_truthy
 from .compat.sid import generate_sid
 from .errors import InvalidArgumentError, SessionNotFoundError
 from .flows import Flow, arun, run
@@ -68,22 +69,35 @@ def data_with_ttl(data: object, ttl: float, now: int) -> Session:
     races with other calls and only ever worked on connect-redis. Every Node store reads
     ``cookie.expires``, so writing the TTL there works on all of them, and ``originalMaxAge``
     lets a touch extend the session by its own TTL again.
+
+    ``expires`` is written as ``Date#toJSON`` writes it over a JS Date's whole range (a TTL of
+    1e12 seconds gives ``"+033715-..."`` now). A TTL that puts the expiry past that range (after
+    +275760-09-13) raises :class:`InvalidArgumentError`: Node's ``new Date`` would be an
+    Invalid Date there, written as ``expires: null``, which the stores read as "no expiry of
+    its own" and give their default TTL, the opposite of a long life.
     """
-    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not math.isfinite(ttl):
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
+        raise InvalidArgumentError("ttl must be a number of seconds")
+    if isinstance(ttl, float) and not math.isfinite(ttl):  # an int may be past any float
         raise InvalidArgumentError("ttl must be a number of seconds")
     if ttl <= 0:
         raise InvalidArgumentError("ttl must be greater than 0")
     if not isinstance(data, Mapping):
         raise InvalidArgumentError(f"session data must be a dict, not {type(data).__name__}")
+    lifetime = ttl * 1000
+    if js_iso_ms(now + lifetime) is None:
+        raise InvalidArgumentError("ttl puts the expiry past the last date JS holds (+275760)")
     session = dict(data)
     cookie = session.get("cookie")
     if isinstance(cookie, Mapping) and cookie:
         fields = dict(cookie)
-        fields["originalMaxAge"] = math.trunc(ttl * 1000)
-        fields["expires"] = js_iso(from_ms(now + fields["originalMaxAge"]))
+        fields["originalMaxAge"] = math.trunc(lifetime)
+        fields["expires"] = js_iso_ms(now + fields["originalMaxAge"])
     else:
-        fields = Cookie(max_age=ttl * 1000, clock=lambda: now).to_json()
-        fields["expires"] = js_iso(fields["expires"])
+        new_cookie = Cookie(max_age=lifetime, clock=lambda: now)
+        fields = new_cookie.to_json()
+        expires_ms = new_cookie.expires_ms
+        fields["expires"] = None if expires_ms is None else js_iso_ms(expires_ms)
     session["cookie"] = fields
     return session
 
@@ -92,8 +106,10 @@ def refreshed(session: Session, now: int) -> Session:
     """The session with its cookie's expiry restarted, as express-session's ``touch`` does.
 
     Only a cookie with a numeric ``originalMaxAge`` carries its own lifetime
-    (``expires = now + originalMaxAge``); any other session is left as it is and the store
-    applies its default TTL.
+    (``expires = new Date(now + originalMaxAge)``, written as ``Date#toJSON`` writes it over
+    JS's whole date range); any other session is left as it is and the store applies its
+    default TTL. Past that range the Date is invalid and JSON.stringify writes
+    ``expires: null``, as here.
     """
     cookie = session.get("cookie")
     if not isinstance(cookie, Mapping):
@@ -101,10 +117,11 @@ def refreshed(session: Session, now: int) -> Session:
     lifetime = cookie.get("originalMaxAge")
     if isinstance(lifetime, bool) or not isinstance(lifetime, (int, float)):
         return session
-    if not math.isfinite(lifetime):
+    if isinstance(lifetime, float) and not math.isfinite(lifetime):
         return session
+    # an int past any float (JSON's 1e400 as digits) is Infinity to JS: an Invalid Date
     fields = dict(cookie)
-    fields["expires"] = js_iso(from_ms(math.trunc(now + lifetime)))
+    fields["expires"] = js_iso_ms(now + lifetime)
     return {**session, "cookie": fields}
 
 
