@@ -1,0 +1,156 @@
+"""The asyncio store: :class:`AsyncMySQLStore`, on asyncmy, with a clean-up task."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from collections.abc import Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ...errors import InvalidArgumentError
+from ..base import Session
+from .aio_pool import AsyncmyPool, AsyncMySQLPool, AsyncSharedConnection, AsyncSource
+from .connections import Driver, Failure, on_connections
+from .schema import Flow
+from .shell import StoreBase
+
+if TYPE_CHECKING:
+    import asyncmy
+
+__all__ = ["AsyncMySQLStore"]
+
+logger = logging.getLogger(__package__)
+T = TypeVar("T")
+
+
+async def _aclean_periodically(store_ref: weakref.ref[AsyncMySQLStore], interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        store = store_ref()
+        if store is None:
+            return
+        try:
+            deleted = await store.clear_expired_sessions()
+            logger.debug("cleared %d expired sessions", deleted)
+        except Exception as exc:
+            logger.warning("clearing expired sessions failed: %s", exc)
+        del store
+
+
+class AsyncMySQLStore(StoreBase["asyncmy.Connection | asyncmy.Pool | AsyncMySQLPool"]):
+    """:class:`~.store.MySQLStore` for asyncio, on asyncmy, with the same options.
+
+    ``connection`` is an asyncmy ``Connection`` (one operation at a time), an asyncmy
+    ``Pool`` or an :class:`~.aio_pool.AsyncMySQLPool`; without one the store makes its own
+    pool. The clean-up task starts with the first operation (or ``async with``) and ends on
+    :meth:`close`. A store belongs to one event loop.
+    """
+
+    def _setup(
+        self,
+        connection: asyncmy.Connection | asyncmy.Pool | AsyncMySQLPool | None,
+        limit: int,
+        connect_args: dict[str, Any],
+    ) -> None:
+        import asyncmy
+
+        self._driver = Driver(
+            asyncmy.MySQLError,
+            asyncmy.InterfaceError,
+            (asyncmy.MySQLError, OSError, asyncio.TimeoutError),
+        )
+        self._source: AsyncSource
+        if connection is None:
+            self._source = AsyncMySQLPool(connection_limit=limit, **connect_args)
+        elif isinstance(connection, AsyncMySQLPool):
+            self._source = connection
+        elif isinstance(connection, asyncmy.Pool):
+            self._source = AsyncmyPool(connection)
+        elif isinstance(connection, asyncmy.Connection):
+            self._source = AsyncSharedConnection(connection)
+        else:
+            raise InvalidArgumentError(
+                "connection must be an asyncmy Connection or Pool, or an AsyncMySQLPool, "
+                f"not {type(connection).__name__}"
+            )
+        self._cleaner: asyncio.Task[None] | None = None
+
+    def _start_cleaner(self) -> None:
+        if self._cleaner is None and self.core.clear_expired and not self._closed:
+            self._cleaner = asyncio.get_running_loop().create_task(
+                _aclean_periodically(weakref.ref(self), self.core.check_expiration_interval / 1000),
+                name="token-session-mysql-cleaner",
+            )
+
+    async def _run(self, flow: Flow[T]) -> T:
+        """Carry out :func:`.connections.on_connections`'s requests on the source."""
+        if self._cleaner is None:
+            self._start_cleaner()
+        plan, source, answer = on_connections(flow, self._driver), self._source, None
+        try:
+            while True:
+                name, *args = plan.send(answer)
+                try:
+                    answer = await getattr(source, name)(*args)
+                except BaseException as exc:  # cancelled too: the plan releases the connection
+                    answer = Failure(exc)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
+    async def get(self, sid: str) -> Session | None:
+        return await self._run(self.core.get(sid))
+
+    async def set(self, sid: str, session: Mapping[str, Any]) -> None:
+        await self._run(self.core.set(sid, session))
+
+    async def touch(self, sid: str, session: Mapping[str, Any]) -> None:
+        """Rewrite ``expires`` only (nothing with ``disable_touch``)."""
+        await self._run(self.core.touch(sid, session))
+
+    async def destroy(self, sid: str) -> None:
+        await self._run(self.core.destroy(sid))
+
+    async def all(self) -> dict[str, Session]:
+        return await self._run(self.core.all())
+
+    async def ids(self) -> list[str]:
+        return await self._run(self.core.ids())
+
+    async def length(self) -> int:
+        return await self._run(self.core.length())
+
+    async def clear(self) -> None:
+        await self._run(self.core.clear())
+
+    async def clear_expired_sessions(self) -> int:
+        """Delete expired rows now (what the clean-up task runs); returns how many."""
+        return await self._run(self.core.clear_expired_sessions())
+
+    async def close(self) -> None:
+        """Cancel the clean-up task; end the connection(s) if ``end_connection_on_close``."""
+        if self._closed:
+            return
+        self._closed = True
+        cleaner, self._cleaner = self._cleaner, None
+        if cleaner is not None and cleaner is not asyncio.current_task():
+            cleaner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await cleaner
+        if self.end_connection_on_close:
+            await self._source.close()
+
+    async def __aenter__(self) -> AsyncMySQLStore:
+        self._start_cleaner()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -1,0 +1,149 @@
+"""The blocking store: :class:`MySQLStore`, on PyMySQL, with a clean-up thread."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+import pymysql
+from pymysql.connections import Connection
+
+from ...errors import InvalidArgumentError
+from ..base import Session
+from .connections import Driver, Failure, on_connections
+from .pool import MySQLPool, SharedConnection, Source
+from .schema import Flow
+from .shell import StoreBase
+
+__all__ = ["MySQLStore"]
+
+logger = logging.getLogger(__package__)
+T = TypeVar("T")
+
+_DRIVER = Driver(pymysql.MySQLError, pymysql.InterfaceError, (pymysql.MySQLError,))
+
+
+def _clean_periodically(
+    store_ref: weakref.ref[MySQLStore], stop: threading.Event, interval: float
+) -> None:
+    while not stop.wait(interval):
+        store = store_ref()
+        if store is None:
+            return
+        try:
+            deleted = store.clear_expired_sessions()
+            logger.debug("cleared %d expired sessions", deleted)
+        except Exception as exc:
+            logger.warning("clearing expired sessions failed: %s", exc)
+        del store
+
+
+class MySQLStore(StoreBase["Connection[Any] | MySQLPool"]):
+    """A blocking store on PyMySQL, row for row what express-mysql-session writes.
+
+    ``connection`` is a PyMySQL ``Connection`` (shared, one operation at a time) or a
+    :class:`MySQLPool`; without one the store makes a pool from ``host``, ``port``, ``user``,
+    ``password``, ``database``, ``connection_limit`` and ``connect_args`` (more
+    ``pymysql.connect`` keywords). The other options are express-mysql-session's, in
+    snake_case, with its defaults; times are in milliseconds. With ``clear_expired`` a daemon
+    thread deletes expired rows every ``check_expiration_interval`` ms until :meth:`close`.
+    """
+
+    def _setup(
+        self,
+        connection: Connection[Any] | MySQLPool | None,
+        limit: int,
+        connect_args: dict[str, Any],
+    ) -> None:
+        self._source: Source
+        if connection is None:
+            self._source = MySQLPool(connection_limit=limit, **connect_args)
+        elif isinstance(connection, MySQLPool):
+            self._source = connection
+        elif isinstance(connection, Connection):
+            self._source = SharedConnection(connection)
+        else:
+            raise InvalidArgumentError(
+                "connection must be a pymysql Connection or a MySQLPool, "
+                f"not {type(connection).__name__}"
+            )
+        self._stop = threading.Event()
+        self._cleaner: threading.Thread | None = None
+        if self.core.clear_expired:
+            self._cleaner = threading.Thread(
+                target=_clean_periodically,
+                args=(weakref.ref(self), self._stop, self.core.check_expiration_interval / 1000),
+                name="token-session-mysql-cleaner",
+                daemon=True,
+            )
+            weakref.finalize(self, self._stop.set)
+            self._cleaner.start()
+
+    def _run(self, flow: Flow[T]) -> T:
+        """Carry out :func:`.connections.on_connections`'s requests on the source."""
+        plan, source, answer = on_connections(flow, _DRIVER), self._source, None
+        try:
+            while True:
+                name, *args = plan.send(answer)
+                try:
+                    answer = getattr(source, name)(*args)
+                except BaseException as exc:  # the plan decides what it means
+                    answer = Failure(exc)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
+    def get(self, sid: str) -> Session | None:
+        return self._run(self.core.get(sid))
+
+    def set(self, sid: str, session: Mapping[str, Any]) -> None:
+        self._run(self.core.set(sid, session))
+
+    def touch(self, sid: str, session: Mapping[str, Any]) -> None:
+        """Rewrite ``expires`` only (nothing with ``disable_touch``)."""
+        self._run(self.core.touch(sid, session))
+
+    def destroy(self, sid: str) -> None:
+        self._run(self.core.destroy(sid))
+
+    def all(self) -> dict[str, Session]:
+        return self._run(self.core.all())
+
+    def ids(self) -> list[str]:
+        return self._run(self.core.ids())
+
+    def length(self) -> int:
+        return self._run(self.core.length())
+
+    def clear(self) -> None:
+        self._run(self.core.clear())
+
+    def clear_expired_sessions(self) -> int:
+        """Delete expired rows now (what the clean-up thread runs); returns how many."""
+        return self._run(self.core.clear_expired_sessions())
+
+    def close(self) -> None:
+        """Stop the clean-up thread; end the connection(s) if ``end_connection_on_close``."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._cleaner is not None and self._cleaner is not threading.current_thread():
+            self._cleaner.join()
+        if self.end_connection_on_close:
+            self._source.close()
+
+    def __enter__(self) -> MySQLStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
