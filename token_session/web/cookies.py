@@ -11,6 +11,7 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import quote
 
+from ..compat.jsdate import JsDate
 from ..compat.jsjson import js_number, js_truthy
 from ..errors import InvalidArgumentError
 
@@ -111,7 +112,8 @@ _SAME_SITES: dict[object, str] = {"lax": "Lax", "strict": "Strict", "none": "Non
 def serialize(name: str, value: str, options: Mapping[str, Any] | None = None) -> str:
     """``cookie.serialize(name, value, options)`` with express-session's option names
     (``maxAge``, ``domain``, ``path``, ``expires``, ``httpOnly``, ``secure``, ``partitioned``,
-    ``priority``, ``sameSite``); the value is encoded with ``encodeURIComponent``.
+    ``priority``, ``sameSite``); the value is encoded with ``encodeURIComponent``, and
+    ``expires`` is an aware datetime or a :class:`~token_session.compat.JsDate`.
 
     Raises :class:`InvalidArgumentError` where the npm package throws its TypeError.
     """
@@ -169,7 +171,13 @@ def serialize(name: str, value: str, options: Mapping[str, Any] | None = None) -
 
 
 def _gmt(value: object) -> str:
-    """``Date#toUTCString`` ("Thu, 01 Jan 1970 00:00:00 GMT") of an aware datetime."""
+    """``Date#toUTCString`` ("Thu, 01 Jan 1970 00:00:00 GMT") of an aware datetime or a
+    :class:`JsDate` (past year 9999: "Fri, 27 Sep 33658 01:46:40 GMT"); an Invalid Date is
+    refused, as cookie 0.7.2 refuses one (``isNaN(expires.valueOf())``)."""
+    if isinstance(value, JsDate):
+        if not value.valid:
+            raise InvalidArgumentError("option expires is invalid")
+        return value.to_utc_string()
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise InvalidArgumentError("option expires is invalid")
     return format_datetime(value.astimezone(timezone.utc), usegmt=True)

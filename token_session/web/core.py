@@ -9,6 +9,7 @@ saved, touched or destroyed and which headers the response gets. Both are flows 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -184,7 +185,8 @@ def _should_save(options: SessionOptions, session: ExpressSession) -> bool:
 def _should_set_cookie(options: SessionOptions, session: ExpressSession) -> bool:
     if session.cookie_id != session.id:
         return options.save_uninitialized or session.is_modified()
-    return options.rolling or (session.cookie.expires is not None and session.is_modified())
+    # `cookie.expires != null`: an Invalid Date is a Date, and counts
+    return options.rolling or (session.cookie.expires_ms is not None and session.is_modified())
 
 
 def commit_flow(
@@ -208,6 +210,11 @@ def commit_flow(
             headers.append((options.token_response_header, session.id))
         elif js_truthy(session.cookie.secure) and not options.is_secure(session.request):
             logger.debug("not secured")
+        elif math.isnan(session.cookie.expires_ms or 0):
+            # an expiry past JS's last date is an Invalid Date, which cookie.serialize refuses;
+            # express-session 1.19.0 catches that, hands it to next(err) and the response
+            # goes out without the cookie (the session is still saved or touched)
+            logger.error("session %s: option expires is invalid, no Set-Cookie", session.id)
         else:
             value = "s:" + sign(session.id, options.secrets[0])
             headers.append(("Set-Cookie", serialize(options.name, value, session.cookie.to_json())))
