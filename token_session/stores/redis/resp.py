@@ -3,11 +3,11 @@
 hiredis is not; :func:`lean_settings` says which redis-py pools' connections speak plain RESP2,
 so that ``lean.py``'s connection can stand in for them.
 
-Both Python halves are kept because they are measurably faster than going through redis-py
-without hiredis: the asyncio store on the lean connection with :class:`PythonReader` does 1.4
-to 1.9 times the operations of redis-py's pipelined connection, and :func:`python_resp` makes
-the blocking store's commands 10 to 30 percent faster than redis-py's packer (see
-``bench/bench_redis.py --parser python``).
+Both Python halves stay, as measured without hiredis, side by side in one run: through
+redis-py's connection the asyncio store spends 1.3 to 2.3 times the lean connection's CPU per
+get, touch or get+touch (set: 1.0 to 1.8; the redis-py@64 column of ``bench/bench_redis.py
+--parser python``), and redis-py's packer costs the blocking store 3 to 56 percent more CPU
+per command than :func:`python_resp`.
 """
 
 from __future__ import annotations
