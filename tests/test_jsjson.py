@@ -231,3 +231,23 @@ def test_nesting_deeper_than_orjson_goes_is_left_to_the_stdlib_parser() -> None:
 def test_nesting_deeper_than_python_reads_is_a_value_error(space: str) -> None:
     with pytest.raises(ValueError, match="nested too deeply"):
         loads(space + "[" * 100_000 + "]" * 100_000)
+
+
+def _nested(depth: int, leaf: Any) -> Any:
+    value = leaf
+    for index in range(depth):
+        value = {"a": value} if index % 2 else [value]
+    return value
+
+
+@pytest.mark.parametrize("encode", [dumps, stdlib_dumps])
+def test_nesting_deeper_than_python_writes_is_a_value_error(encode: Any) -> None:
+    # Node 20 writes a few thousand levels before its RangeError; Python's stack stops
+    # sooner, and what it cannot read back it refuses to write, as a ValueError
+    with pytest.raises(ValueError, match="nested too deeply"):
+        encode(_nested(5_000, 1.5))
+
+
+def test_nesting_python_writes_is_written_as_node_writes_it(node: NodeOracle) -> None:
+    value = _nested(400, 1.0)  # deeper than orjson goes: the stdlib and exact encoders
+    assert dumps(value) == node.out("stringify", value=tag(value))

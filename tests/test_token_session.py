@@ -22,6 +22,7 @@ from token_session import (
 from token_session.compat import dumps, expires_ms, js_iso, js_iso_ms
 from token_session.session import refreshed
 from token_session.stores import AsyncMemoryStore
+from token_session.stores.base import encode_session
 
 from .conftest import NOW, Clock
 from .node import NodeOracle, tag
@@ -345,3 +346,31 @@ def test_a_ttl_past_js_dates_is_refused(tokens: TokenSession, ttl: float) -> Non
     assert tokens.store.length() == 0
     last = (8_640_000_000_000_000 - NOW) / 1000  # the last TTL that stays within
     assert tokens.new_with_ttl({}, last).data["cookie"]["expires"] == "+275760-09-13T00:00:00.000Z"
+
+
+def _deep(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("depth", [1_000, 20_000])
+def test_sessions_nested_deeper_than_python_writes_are_refused(
+    tokens: TokenSession, store: MemoryStore, depth: int
+) -> None:
+    data = {"deep": _deep(depth)}
+    with pytest.raises(InvalidArgumentError, match="nested too deeply"):
+        encode_session(data)
+    with pytest.raises(InvalidArgumentError, match="nested too deeply"):
+        store.set("tok", data)
+    with pytest.raises(InvalidArgumentError, match="nested too deeply"):
+        tokens.new(data)
+    with pytest.raises(InvalidArgumentError, match="nested too deeply"):
+        tokens.set("tok", data)
+    with pytest.raises(InvalidArgumentError, match="nested too deeply"):
+        tokens.new_with_ttl(data, 60)
+    assert store.length() == 0
+    shallower = {"deep": _deep(500)}
+    tokens.set("tok", shallower)
+    assert tokens.get("tok") == {**shallower, "cookie": {"maxAge": 0}}

@@ -156,6 +156,16 @@ def test_data_json_cannot_carry_is_refused_at_commit() -> None:
         run(MemoryStore(), commit_flow(SessionOptions(secret=SECRET), session))
 
 
+def test_data_nested_deeper_than_python_writes_is_refused_at_commit() -> None:
+    session = new_session()
+    deep: dict[str, Any] = {}
+    for _ in range(2_000):
+        deep = {"a": deep}
+    session["deep"] = deep
+    with pytest.raises(InvalidArgumentError, match="nested too deeply"):
+        run(MemoryStore(), commit_flow(SessionOptions(secret=SECRET), session))
+
+
 # -- options --------------------------------------------------------------------------------
 
 

@@ -72,7 +72,11 @@ def dumps(obj: Any) -> str:
     its value.
 
     Raises :class:`TypeError` naming the path of a value JSON cannot carry (bytes, sets,
-    naive datetimes, arbitrary objects) or of a circular reference.
+    naive datetimes, arbitrary objects) or of a circular reference, and :class:`ValueError`
+    for nesting deeper than Python's stack goes (about 990 levels under the default recursion
+    limit; Node 20's ``JSON.stringify`` throws its RangeError past about 4,000 on its default
+    stack). Such a value could not be read back here either: :func:`loads` refuses the same
+    depth.
     """
     if _orjson is not None and (type(obj) is dict or type(obj) is list):
         try:
@@ -113,7 +117,10 @@ def stdlib_dumps(obj: Any) -> str:
                 if _v8_writes_the_same(raw):
                     return text
     parts: list[str] = []
-    _encode(obj, parts, "$", set())
+    try:
+        _encode(obj, parts, "$", set())
+    except RecursionError:
+        raise ValueError("value nested too deeply to write here") from None
     return "".join(parts)
 
 

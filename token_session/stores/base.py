@@ -45,12 +45,17 @@ def check_sid(sid: object) -> str:
 
 
 def encode_session(session: object) -> str:
-    """The session's JSON text exactly as ``JSON.stringify`` writes it (what Node stores keep)."""
+    """The session's JSON text exactly as ``JSON.stringify`` writes it (what Node stores keep).
+
+    :class:`InvalidArgumentError` for what JSON cannot carry, and for nesting deeper than
+    Python writes (and reads back) JSON: about 990 levels, where Node 20's ``JSON.stringify``
+    throws its RangeError past about 4,000.
+    """
     if not isinstance(session, Mapping):
         raise InvalidArgumentError(f"session must be a dict, not {type(session).__name__}")
     try:
         return dumps(session if type(session) is dict else dict(session))
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise InvalidArgumentError(f"session cannot be stored: {exc}") from None
 
 

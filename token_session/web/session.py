@@ -48,7 +48,7 @@ def session_hash(data: Mapping[str, Any]) -> str:
     """express-session's ``hash(sess)``: SHA-1 of the session's JSON without its cookie."""
     try:
         text = dumps({key: value for key, value in data.items() if key != _COOKIE})
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:  # ValueError: nested deeper than dumps writes
         raise InvalidArgumentError(f"session cannot be stored: {exc}") from None
     return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
 
