@@ -55,6 +55,15 @@ MYSQL = Backend(
     {"MARIADB_ALLOW_EMPTY_ROOT_PASSWORD": "1", "MARIADB_DATABASE": "test"},
     "mysql://root@127.0.0.1:{port}/test",
 )
+POSTGRES = Backend(
+    "PostgreSQL",
+    "POSTGRES_URL",
+    "postgresql://postgres@127.0.0.1:5432/test",
+    5432,
+    "postgres:15",
+    {"POSTGRES_HOST_AUTH_METHOD": "trust", "POSTGRES_DB": "test"},
+    "postgresql://postgres@127.0.0.1:{port}/test",
+)
 MONGO = Backend(
     "MongoDB",
     "MONGO_URL",

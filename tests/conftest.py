@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from .backends import MONGO, MYSQL, REDIS, Backend, BackendMissingError, provide
+from .backends import MONGO, MYSQL, POSTGRES, REDIS, Backend, BackendMissingError, provide
 from .node import NodeOracle, NodeStoreDriver, NodeUnavailableError
 
 settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -90,6 +90,18 @@ def _mysql_ready(url: str) -> bool:
     return True
 
 
+def _postgres_ready(url: str) -> bool:
+    """Whether what answers at ``url`` is a PostgreSQL server taking connections."""
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=2) as connection:
+            version = connection.execute("SELECT version()").fetchone()
+    except psycopg.Error:
+        return False
+    return version is not None and str(version[0]).startswith("PostgreSQL")
+
+
 def _mongo_ready(url: str) -> bool:
     import pymongo
 
@@ -110,6 +122,19 @@ def _our_mongo_server() -> contextlib.AbstractContextManager[str]:
 redis_url = _backend_fixture(REDIS, _redis_ready)
 mysql_url = _backend_fixture(MYSQL, _mysql_ready)
 mongo_url = _backend_fixture(MONGO, _mongo_ready, _our_mongo_server)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server's URL (POSTGRES_URL, the local port, a container), checked to
+    be PostgreSQL: something else answering on 5432 fails the run."""
+    try:
+        with provide(POSTGRES, _postgres_ready) as url:
+            if not _postgres_ready(url):
+                pytest.fail(f"no PostgreSQL server answers at {url}", pytrace=False)
+            yield url
+    except BackendMissingError as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture

@@ -13,17 +13,20 @@ from .memory import AsyncMemoryStore, MemoryStore
 if TYPE_CHECKING:
     from .mongo import AsyncMongoStore, MongoStore
     from .mysql import AsyncMySQLStore, MySQLStore
+    from .postgres import AsyncPostgresStore, PostgresStore
     from .redis import AsyncRedisStore, RedisStore
 
 __all__ = [
     "AsyncMemoryStore",
     "AsyncMongoStore",
     "AsyncMySQLStore",
+    "AsyncPostgresStore",
     "AsyncRedisStore",
     "AsyncStore",
     "MemoryStore",
     "MongoStore",
     "MySQLStore",
+    "PostgresStore",
     "RedisStore",
     "Session",
     "Store",
@@ -40,6 +43,8 @@ _SCHEMES: dict[str, tuple[str, str, str]] = {
     "mongodb": (".mongo", "MongoStore", "AsyncMongoStore"),
     "mongodb+srv": (".mongo", "MongoStore", "AsyncMongoStore"),
     "mysql": (".mysql", "MySQLStore", "AsyncMySQLStore"),
+    "postgresql": (".postgres", "PostgresStore", "AsyncPostgresStore"),
+    "postgres": (".postgres", "PostgresStore", "AsyncPostgresStore"),
 }
 
 

@@ -122,6 +122,7 @@ _RECORDS = {
     "RedisStore": (".redis", "RedisRecords"),
     "MongoStore": (".mongo", "MongoRecords"),
     "MySQLStore": (".mysql", "MySQLRecords"),
+    "PostgresStore": (".postgres", "PostgresRecords"),
 }
 
 

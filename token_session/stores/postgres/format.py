@@ -1,0 +1,366 @@
+"""What the two Node stores keep in PostgreSQL, with no I/O: tables, SQL, expiry values.
+
+Every statement is written with ``?`` placeholders, numbered ``$1``, ``$2``... in order
+(:func:`numbered`); values travel as text and the SQL casts them where the type matters,
+so any driver sends them alike.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from ...compat.cookie import expires_ms
+from ...compat.jsdate import js_iso_ms
+from ...compat.jsjson import js_truthy
+from ...errors import InvalidArgumentError
+from ..base import check_sid
+
+__all__ = [
+    "FORMATS",
+    "KNEX",
+    "ONE_DAY_S",
+    "PG_SIMPLE",
+    "ConnectPgSimple",
+    "ConnectSessionKnex",
+    "Statement",
+    "StoreFormat",
+    "numbered",
+    "quote",
+]
+
+PG_SIMPLE = "connect-pg-simple"
+KNEX = "connect-session-knex"
+FORMATS = (PG_SIMPLE, KNEX)
+ONE_DAY_S = 86_400
+_MAX_TIME_MS = 8.64e15  # the largest |time value| of a JS Date
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
+_PLACEHOLDER = re.compile(r"\?")
+
+
+class Statement(NamedTuple):
+    """One SQL statement: ``$n`` placeholders, text values (None: NULL) in ``params``.
+
+    ``fetch``: the flow is sent the rows (tuples of text); otherwise the affected row count.
+    """
+
+    sql: str
+    params: tuple[str | None, ...]
+    fetch: bool
+
+
+def numbered(sql: str) -> str:
+    """``?`` placeholders as ``$1``, ``$2``... in the order they appear."""
+    counter = iter(range(1, 100_000))
+    return _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
+
+
+def check_identifier(kind: str, name: object) -> str:
+    """A plain identifier (letters, digits, ``_``, ``$``; 1-63 characters), else
+    InvalidArgumentError: names are quoted, never escaped, so anything else is refused."""
+    if not isinstance(name, str) or _IDENTIFIER.fullmatch(name) is None:
+        raise InvalidArgumentError(
+            f"{kind} {name!r} is not a plain identifier: use 1-63 letters, digits, '_' or "
+            "'$', not starting with a digit"
+        )
+    return name
+
+
+def quote(name: str) -> str:
+    return f'"{name}"'
+
+
+def _valid_ms(ms: float | None, what: str) -> int:
+    """``new Date(ms)``'s time value; InvalidArgumentError where it is an Invalid Date
+    (Node sends NaN or throws a RangeError there)."""
+    if ms is None or not math.isfinite(ms) or abs(ms) > _MAX_TIME_MS:
+        raise InvalidArgumentError(f"{what} is not a date")
+    return math.trunc(ms)
+
+
+class StoreFormat:
+    """The table and statements one Node store uses; subclasses give its expiry rules.
+
+    ``zone`` is the TimeZone a ``timestamp`` column's wall-clock time is in (only
+    connect-pg-simple's table has one); the store sets it before the first statement.
+    """
+
+    name = ""
+    default_table = ""
+    expire_column = ""
+    # SQL fragments, with ? for the values *_params give
+    live = ""  # the row has not expired at "now"
+    dead = ""
+    value = ""  # an expiry to write
+    epoch_ms = ""  # the stored expiry as epoch milliseconds, text
+    sid_limit = 0
+
+    def __init__(self, table_name: str | None, schema_name: str | None, sid_column: str) -> None:
+        self.table_name = check_identifier(
+            "table_name", self.default_table if table_name is None else table_name
+        )
+        self.schema_name = (
+            None if schema_name is None else check_identifier("schema_name", schema_name)
+        )
+        self.sid_column = check_identifier("sid_field_name", sid_column)
+        self.zone = "UTC"
+        self.table = (
+            f"{quote(self.schema_name)}.{quote(self.table_name)}"
+            if self.schema_name
+            else quote(self.table_name)
+        )
+        self.display = f"{self.schema_name}.{self.table_name}" if schema_name else self.table_name
+        t, sid, exp = self.table, quote(self.sid_column), quote(self.expire_column)
+        live, dead = self.live.format(e=exp), self.dead.format(e=exp)
+        ms = self.epoch_ms.format(e=exp)
+        self.sql_exists = numbered("SELECT to_regclass(?)::text")
+        self.sql_get = numbered(f"SELECT sess::text FROM {t} WHERE {sid} = ? AND {live}")
+        self.sql_set = numbered(
+            f"INSERT INTO {t} ({sid}, sess, {exp}) VALUES (?, ?::json, {self.value})"
+            f" ON CONFLICT ({sid}) DO UPDATE SET sess = excluded.sess, {exp} = excluded.{exp}"
+        )
+        self.sql_destroy = numbered(f"DELETE FROM {t} WHERE {sid} = ?")
+        self.sql_length = numbered(f"SELECT count(*)::text FROM {t} WHERE {live}")
+        self.sql_all = numbered(f"SELECT {sid}, sess::text FROM {t} WHERE {live}")
+        self.sql_ids = numbered(f"SELECT {sid} FROM {t} WHERE {live}")
+        self.sql_clear = f"DELETE FROM {t}"
+        self.sql_prune = numbered(f"DELETE FROM {t} WHERE {dead}")
+        self.sql_count_dead = numbered(f"SELECT count(*)::text FROM {t} WHERE {dead}")
+        self.sql_page = numbered(
+            f"SELECT {sid}, sess::text, {ms} FROM {t} WHERE {live} AND {sid} > ?"
+            f" ORDER BY {sid} LIMIT ?::int"
+        )
+        self.sql_raw = numbered(
+            f"SELECT {sid}, sess::text, {exp}::text, {ms} FROM {t} WHERE {sid} = ?"
+        )
+        self._put_head = f"INSERT INTO {t} ({sid}, sess, {exp}) VALUES "
+        self._put_tail = (
+            f" ON CONFLICT ({sid}) DO UPDATE SET sess = excluded.sess, {exp} = excluded.{exp}"
+        )
+
+    # values
+
+    def check_sid(self, sid: object) -> str:
+        """A session id the column holds, else InvalidArgumentError (before any I/O)."""
+        sid = check_sid(sid)
+        if "\x00" in sid:
+            raise InvalidArgumentError("session id holds a NUL character")
+        if self.sid_limit and len(sid) > self.sid_limit:
+            raise InvalidArgumentError(
+                f"session id is longer than the {self.sid_limit} characters the column holds"
+            )
+        return sid
+
+    def now_params(self, now: int) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def epoch_params(self) -> tuple[str, ...]:
+        """The values of :attr:`epoch_ms`'s placeholders."""
+        return ()
+
+    def expiry_params(self, at_ms: int) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def set_expiry(self, session: Mapping[str, Any], now: int) -> int:
+        """The expiry ``set`` writes for ``session``, epoch milliseconds as stored."""
+        raise NotImplementedError
+
+    def touch_expiry(self, session: Mapping[str, Any], now: int) -> int | None:
+        """The expiry ``touch`` writes, or None where the Node store sends nothing."""
+        raise NotImplementedError
+
+    def record_expiry(self, at_ms: float) -> int:
+        """An absolute expiry (``migrate``) as this column keeps it."""
+        raise NotImplementedError
+
+    # statements
+
+    def get(self, sid: str, now: int) -> Statement:
+        return Statement(self.sql_get, (sid, *self.now_params(now)), True)
+
+    def set(self, sid: str, text: str, at_ms: int) -> Statement:
+        return Statement(self.sql_set, (sid, text, *self.expiry_params(at_ms)), False)
+
+    def touch(self, sid: str, at_ms: int, now: int) -> Statement:
+        raise NotImplementedError
+
+    def put(self, rows: list[tuple[str, str, int]]) -> Statement:
+        """One multi-row upsert of ``(sid, text, expiry ms)``."""
+        one = f"(?, ?::json, {self.value})"
+        params: list[str] = []
+        for sid, text, at_ms in rows:
+            params += (sid, text, *self.expiry_params(at_ms))
+        sql = numbered(self._put_head + ", ".join([one] * len(rows)) + self._put_tail)
+        return Statement(sql, tuple(params), False)
+
+    def create(self) -> list[str]:
+        """The DDL that makes the table, each statement safe to run again."""
+        raise NotImplementedError
+
+    def columns(self) -> dict[str, tuple[frozenset[str], str]]:
+        """Each column as the Node store creates it: (the types ``format_type`` may show,
+        the definition that restores it)."""
+        raise NotImplementedError
+
+    def is_live(self, at_ms: int, now: int) -> bool:
+        """Whether ``get`` sees a row that expires at ``at_ms``."""
+        raise NotImplementedError
+
+
+class ConnectPgSimple(StoreFormat):
+    """connect-pg-simple 10.0.0: ``expire timestamp(6)`` in the server's TimeZone, whole
+    seconds (``Math.ceil``), ``get`` live while ``expire >= to_timestamp(ceil(now))``."""
+
+    name = PG_SIMPLE
+    default_table = "session"
+    expire_column = "expire"
+    live = "{e} >= (to_timestamp(?::float8) AT TIME ZONE ?)"
+    dead = "{e} < (to_timestamp(?::float8) AT TIME ZONE ?)"
+    value = "(to_timestamp(?::float8) AT TIME ZONE ?)"
+    epoch_ms = "round(extract(epoch from {e} AT TIME ZONE ?) * 1000)::bigint::text"
+
+    def __init__(
+        self, table_name: str | None, schema_name: str | None, ttl: float | None = None
+    ) -> None:
+        super().__init__(table_name, schema_name, "sid")
+        self.ttl = ttl
+        t, sid = self.table, quote(self.sid_column)
+        self.sql_touch = numbered(f"UPDATE {t} SET expire = {self.value} WHERE {sid} = ?")
+
+    def now_params(self, now: int) -> tuple[str, ...]:
+        return (str(math.ceil(now / 1000)), self.zone)  # currentTimestamp()
+
+    def epoch_params(self) -> tuple[str, ...]:
+        return (self.zone,)
+
+    def expiry_params(self, at_ms: int) -> tuple[str, ...]:
+        return (str(at_ms // 1000), self.zone)
+
+    def set_expiry(self, session: Mapping[str, Any], now: int) -> int:
+        # #getExpireTime: cookie.expires when truthy, else now + (ttl || 86400), rounded up
+        at = expires_ms(session)
+        if at is not None:
+            return math.ceil(_valid_ms(at, "cookie.expires") / 1000) * 1000
+        return math.ceil(now / 1000 + (self.ttl or ONE_DAY_S)) * 1000
+
+    def touch_expiry(self, session: Mapping[str, Any], now: int) -> int | None:
+        return self.set_expiry(session, now)
+
+    def record_expiry(self, at_ms: float) -> int:
+        return math.ceil(_valid_ms(at_ms, "expiry") / 1000) * 1000
+
+    def touch(self, sid: str, at_ms: int, now: int) -> Statement:
+        return Statement(self.sql_touch, (*self.expiry_params(at_ms), sid), False)
+
+    def create(self) -> list[str]:
+        # table.sql, with the constraint and index named after the table: 10.0.0 keeps
+        # "session_pkey" and "IDX_session_expire", so a second table in a schema fails
+        t, name = self.table, self.table_name
+        return [
+            f'CREATE TABLE IF NOT EXISTS {t} ("sid" varchar NOT NULL COLLATE "default",'
+            f' "sess" json NOT NULL, "expire" timestamp(6) NOT NULL,'
+            f' CONSTRAINT {quote(name + "_pkey")} PRIMARY KEY ("sid")'
+            " NOT DEFERRABLE INITIALLY IMMEDIATE)",
+            f'CREATE INDEX IF NOT EXISTS {quote("IDX_" + name + "_expire")} ON {t} ("expire")',
+        ]
+
+    def columns(self) -> dict[str, tuple[frozenset[str], str]]:
+        return {
+            "sid": (frozenset({"character varying"}), "varchar NOT NULL"),
+            "sess": (frozenset({"json"}), "json NOT NULL"),
+            "expire": (
+                frozenset({"timestamp(6) without time zone", "timestamp without time zone"}),
+                "timestamp(6) NOT NULL",
+            ),
+        }
+
+    def is_live(self, at_ms: int, now: int) -> bool:
+        return at_ms >= math.ceil(now / 1000) * 1000
+
+
+class ConnectSessionKnex(StoreFormat):
+    """connect-session-knex 5.0.0 on pg: ``expired timestamptz``, milliseconds, live
+    while ``now <= expired``."""
+
+    name = KNEX
+    default_table = "sessions"
+    expire_column = "expired"
+    live = "?::timestamptz <= {e}"
+    dead = "{e} < ?::timestamptz"
+    value = "?::timestamptz"
+    epoch_ms = "round(extract(epoch from {e}) * 1000)::bigint::text"
+    sid_limit = 255
+
+    def __init__(
+        self, table_name: str | None, schema_name: str | None, sid_field_name: str = "sid"
+    ) -> None:
+        super().__init__(table_name, schema_name, sid_field_name)
+        t, sid = self.table, quote(self.sid_column)
+        live = self.live.format(e='"expired"')
+        self.sql_touch = numbered(
+            f'UPDATE {t} SET "expired" = ?::timestamptz WHERE {sid} = ? AND {live}'
+        )
+
+    def now_params(self, now: int) -> tuple[str, ...]:
+        return (_iso(now),)  # dateAsISO(knex): new Date().toISOString()
+
+    def expiry_params(self, at_ms: int) -> tuple[str, ...]:
+        return (_iso(at_ms),)
+
+    def set_expiry(self, session: Mapping[str, Any], now: int) -> int:
+        # Node's set reads `session.cookie.maxAge` only: express-session's Cookie computes it
+        # as `expires - now`, so a Node app writes cookie.expires; a plain object (JSON,
+        # token-session) has no such getter, and gets now + maxAge or one day. A Python
+        # session is a plain dict, so cookie.expires is read first, as a Node app's Cookie
+        # gives it, then maxAge as a plain object gives it.
+        at = expires_ms(session)
+        if at is not None and math.isfinite(at) and abs(at) <= _MAX_TIME_MS:
+            return math.trunc(at)
+        cookie = session.get("cookie")
+        max_age = cookie.get("maxAge") if isinstance(cookie, Mapping) else None
+        if not js_truthy(max_age):
+            return now + ONE_DAY_S * 1000
+        if isinstance(max_age, bool) or not isinstance(max_age, (int, float)):
+            raise InvalidArgumentError(
+                "cookie.maxAge is not a number (connect-session-knex throws a RangeError)"
+            )
+        return _valid_ms(now + max_age, "now + cookie.maxAge")
+
+    def touch_expiry(self, session: Mapping[str, Any], now: int) -> int | None:
+        # only a truthy cookie.expires is written; nothing is sent otherwise
+        at = expires_ms(session)
+        return None if at is None else _valid_ms(at, "cookie.expires")
+
+    def record_expiry(self, at_ms: float) -> int:
+        return _valid_ms(at_ms, "expiry")
+
+    def touch(self, sid: str, at_ms: int, now: int) -> Statement:
+        return Statement(self.sql_touch, (_iso(at_ms), sid, _iso(now)), False)
+
+    def create(self) -> list[str]:
+        t, name, sid = self.table, self.table_name, quote(self.sid_column)
+        return [
+            f'CREATE TABLE IF NOT EXISTS {t} ({sid} varchar(255), "sess" json not null,'
+            f' "expired" timestamptz not null, constraint {quote(name + "_pkey")}'
+            f" primary key ({sid}))",
+            f'CREATE INDEX IF NOT EXISTS {quote(name + "_expired_index")} ON {t} ("expired")',
+        ]
+
+    def columns(self) -> dict[str, tuple[frozenset[str], str]]:
+        return {
+            self.sid_column: (frozenset({"character varying(255)"}), "varchar(255) NOT NULL"),
+            "sess": (frozenset({"json"}), "json NOT NULL"),
+            "expired": (frozenset({"timestamp with time zone"}), "timestamptz NOT NULL"),
+        }
+
+    def is_live(self, at_ms: int, now: int) -> bool:
+        return now <= at_ms
+
+
+def _iso(ms: int) -> str:
+    text = js_iso_ms(ms)
+    if text is None:
+        raise InvalidArgumentError("expiry is not a date")
+    return text
