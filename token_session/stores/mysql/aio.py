@@ -89,12 +89,12 @@ class AsyncMySQLStore(StoreBase["asyncmy.Connection | asyncmy.Pool | AsyncMySQLP
         """Carry out :func:`.connections.on_connections`'s requests on the source."""
         if self._cleaner is None:
             self._start_cleaner()
-        plan, source, answer = on_connections(flow, self._driver), self._source, None
+        send, source, answer = on_connections(flow, self._driver).send, self._source, None
         try:
             while True:
-                name, *args = plan.send(answer)
+                request = send(answer)
                 try:
-                    answer = await getattr(source, name)(*args)
+                    answer = await getattr(source, request[0])(*request[1:])
                 except BaseException as exc:  # cancelled too: the plan releases the connection
                     answer = Failure(exc)
         except StopIteration as done:

@@ -85,12 +85,12 @@ class MySQLStore(StoreBase["Connection[Any] | MySQLPool"]):
 
     def _run(self, flow: Flow[T]) -> T:
         """Carry out :func:`.connections.on_connections`'s requests on the source."""
-        plan, source, answer = on_connections(flow, _DRIVER), self._source, None
+        send, source, answer = on_connections(flow, _DRIVER).send, self._source, None
         try:
             while True:
-                name, *args = plan.send(answer)
+                request = send(answer)
                 try:
-                    answer = getattr(source, name)(*args)
+                    answer = getattr(source, request[0])(*request[1:])
                 except BaseException as exc:  # the plan decides what it means
                     answer = Failure(exc)
         except StopIteration as done:
