@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ...errors import SessionDecodeError, TokenSessionError
@@ -27,7 +26,7 @@ class MongoRecords:
         self.codec = store.codec
         # (the cursor the next page starts after, the open server cursor that gives it):
         # paging through one server cursor rather than a query per page
-        self._stream: tuple[str | None, Iterator[Any]] | None = None
+        self._stream: tuple[str | None, Any] | None = None
 
     def _next_documents(self, cursor: str | None, limit: int) -> list[Any]:
         if self._stream is None or self._stream[0] != cursor:
@@ -38,10 +37,11 @@ class MongoRecords:
                 getattr(self.store.collection, op.method)(*op.args, **op.kwargs),
             )
         try:
-            return list(itertools.islice(self._stream[1], limit))
+            documents: list[Any] = self._stream[1].to_list(limit)
         except Exception as exc:
             self._stream = None
             raise self.store._errors.wrap(exc, "find") from exc
+        return documents
 
     def page(self, cursor: str | None, limit: int) -> Page:
         check_limit(limit)
