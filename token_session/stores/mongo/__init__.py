@@ -15,6 +15,7 @@ from .format import AUTO_REMOVE as AUTO_REMOVE
 from .format import MongoCodec
 from .format import Op as Op
 from .records import MongoRecords
+from .shell import log as log
 from .store import MongoStore
 from .values import default_serialize as default_serialize
 

@@ -33,7 +33,9 @@ class _Errors:
         from bson.errors import InvalidDocument
         from pymongo import errors
 
-        self.unavailable = (errors.ConnectionFailure, errors.ServerSelectionTimeoutError)
+        # pymongo's ConnectionFailure covers AutoReconnect, NetworkTimeout and
+        # ServerSelectionTimeoutError
+        self.unavailable = errors.ConnectionFailure
         self.invalid = InvalidDocument
 
     def wrap(self, exc: BaseException, method: str) -> TokenSessionError:
