@@ -167,6 +167,7 @@ def test_the_statements() -> None:
         ' AND "expire" >= (to_timestamp($2::float8) AT TIME ZONE $3)',
         ("s", str(NOW // 1000), "Etc/UTC"),
         True,
+        True,  # prepared once per connection
     )
     assert fmt.touch("s", NOW + 1000, NOW).params == (str(NOW // 1000 + 1), "Etc/UTC", "s")
     assert fmt.set("s", "{}", NOW).sql.endswith(
@@ -183,6 +184,7 @@ def test_the_statements() -> None:
         ' AND $3::timestamptz <= "expired"',
         ("2023-11-14T22:13:20.001Z", "s", "2023-11-14T22:13:20.000Z"),
         False,
+        True,
     )
 
 
@@ -520,6 +522,25 @@ async def test_a_server_that_is_down_async() -> None:
     async with async_from_url(f"postgresql://postgres@127.0.0.1:{port}/test") as s:
         with pytest.raises(BackendUnavailableError):
             await s.get("a")
+
+
+def test_prepared_statements_deallocated_are_made_again(store: PostgresStore) -> None:
+    store.set("a", {"n": 1})
+    assert store.get("a") == {"n": 1}
+    with psycopg.connect(store.conninfo) as other:
+        other.execute("DEALLOCATE ALL")  # another session's: ours keep theirs
+    connection, _ = store._source.acquire(time.monotonic() + 5)
+    connection.pgconn.exec_(b"DEALLOCATE ALL")
+    store._source.release(connection, broken=False)
+    assert store.get("a") == {"n": 1}
+
+
+async def test_async_prepared_statements_after_a_failing_parse(db_url: str, table: str) -> None:
+    async with AsyncPostgresStore(conninfo=db_url, table_name=table) as s:  # no table yet
+        results = await asyncio.gather(*(s.get("a") for _ in range(5)), return_exceptions=True)
+        assert all(isinstance(r, psycopg.errors.UndefinedTable) for r in results)
+        create_table(db_url, table)
+        assert await asyncio.gather(*(s.get("a") for _ in range(5))) == [None] * 5
 
 
 def test_a_connection_cut_while_idle_costs_no_error(store: PostgresStore, admin: Any) -> None:

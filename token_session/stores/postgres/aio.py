@@ -47,7 +47,7 @@ async def _prune_periodically(store_ref: weakref.ref[AsyncPostgresStore]) -> Non
 class AsyncPostgresStore(PostgresShell):
     """:class:`PostgresStore` for asyncio, with the same options.
 
-    Without ``connection`` the store keeps ``pool_size`` (2) connections of its own in
+    Without ``connection`` the store keeps ``pool_size`` (10) connections of its own in
     pipeline mode: every task's statements share them, many per round trip. A psycopg
     ``AsyncConnection`` or psycopg_pool ``AsyncConnectionPool`` given as ``connection`` is
     borrowed one operation at a time. The clean-up task starts with the first operation
@@ -82,6 +82,9 @@ class AsyncPostgresStore(PostgresShell):
             pipe, reused = await source.acquire(deadline)
             while True:
                 try:
+                    value = await pipe.send(statement, deadline)
+                except psycopg.errors.InvalidSqlStatementName:
+                    # sent while its Parse was failing, or deallocated: made again
                     value = await pipe.send(statement, deadline)
                 except psycopg.Error as exc:  # reported by the server: the flow decides
                     statement = flow.throw(exc)

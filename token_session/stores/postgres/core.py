@@ -139,7 +139,7 @@ class PostgresCore:
         sid = self.format.check_sid(sid)
         if not self.ready:
             yield from self.prepare()
-        deleted: int = yield Statement(self.format.sql_destroy, (sid,), False)
+        deleted: int = yield Statement(self.format.sql_destroy, (sid,), False, True)
         return deleted > 0
 
     def _live(self, sql: str) -> Flow[Rows]:

@@ -44,11 +44,13 @@ class Statement(NamedTuple):
     """One SQL statement: ``$n`` placeholders, text values (None: NULL) in ``params``.
 
     ``fetch``: the flow is sent the rows (tuples of text); otherwise the affected row count.
+    ``prepare``: run as a prepared statement, made once per connection (the hot ones).
     """
 
     sql: str
     params: tuple[str | None, ...]
     fetch: bool
+    prepare: bool = False
 
 
 def numbered(sql: str) -> str:
@@ -178,10 +180,10 @@ class StoreFormat:
     # statements
 
     def get(self, sid: str, now: int) -> Statement:
-        return Statement(self.sql_get, (sid, *self.now_params(now)), True)
+        return Statement(self.sql_get, (sid, *self.now_params(now)), True, True)
 
     def set(self, sid: str, text: str, at_ms: int) -> Statement:
-        return Statement(self.sql_set, (sid, text, *self.expiry_params(at_ms)), False)
+        return Statement(self.sql_set, (sid, text, *self.expiry_params(at_ms)), False, True)
 
     def touch(self, sid: str, at_ms: int, now: int) -> Statement:
         raise NotImplementedError
@@ -252,7 +254,7 @@ class ConnectPgSimple(StoreFormat):
         return math.ceil(_valid_ms(at_ms, "expiry") / 1000) * 1000
 
     def touch(self, sid: str, at_ms: int, now: int) -> Statement:
-        return Statement(self.sql_touch, (*self.expiry_params(at_ms), sid), False)
+        return Statement(self.sql_touch, (*self.expiry_params(at_ms), sid), False, True)
 
     def create(self) -> list[str]:
         # table.sql, with the constraint and index named after the table: 10.0.0 keeps
@@ -337,7 +339,7 @@ class ConnectSessionKnex(StoreFormat):
         return _valid_ms(at_ms, "expiry")
 
     def touch(self, sid: str, at_ms: int, now: int) -> Statement:
-        return Statement(self.sql_touch, (_iso(at_ms), sid, _iso(now)), False)
+        return Statement(self.sql_touch, (_iso(at_ms), sid, _iso(now)), False, True)
 
     def create(self) -> list[str]:
         t, name, sid = self.table, self.table_name, quote(self.sid_column)

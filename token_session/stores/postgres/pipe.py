@@ -22,11 +22,11 @@ from psycopg import pq
 from ...errors import BackendUnavailableError, InvalidArgumentError
 from .format import Statement
 from .pool import connect_timeout
-from .wire import StalledError, encode, read_result, unavailable
+from .wire import StalledError, forget, read_result, send, unavailable
 
 __all__ = ["DEFAULT_PIPES", "AsyncSource", "Pipe", "PipePool", "async_source_for"]
 
-DEFAULT_PIPES = 2
+DEFAULT_PIPES = 10  # as many as node-postgres's pool: each commit waits for its own WAL flush
 _SYNC = pq.ExecStatus.PIPELINE_SYNC
 
 
@@ -38,8 +38,8 @@ class Pipe:
         self.pgconn = connection.pgconn
         self.loop = asyncio.get_running_loop()
         self.fileno = self.pgconn.socket
-        # (future, fetch, deadline) of each statement sent, in order
-        self.pending: deque[tuple[asyncio.Future[Any], bool, float]] = deque()
+        # (future, fetch, deadline, prepared statement name) of each statement sent, in order
+        self.pending: deque[tuple[asyncio.Future[Any], bool, float, bytes | None]] = deque()
         self.broken: BackendUnavailableError | None = None
         self._value: Any = None
         self._error: Exception | None = None
@@ -55,15 +55,14 @@ class Pipe:
         by ``deadline``."""
         if self.broken is not None:
             raise self.broken
-        sql, params = encode(statement)
         try:
-            self.pgconn.send_query_params(sql, params)
+            name = send(self.pgconn, statement, True)
             self.pgconn.pipeline_sync()
         except psycopg.OperationalError as exc:
             self.fail(unavailable(exc))
             raise unavailable(exc) from exc
         future = self.loop.create_future()
-        self.pending.append((future, statement.fetch, deadline))
+        self.pending.append((future, statement.fetch, deadline, name))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self.loop.call_soon(self._flush)
@@ -98,8 +97,10 @@ class Pipe:
                 if result is None:  # the end of one statement's results
                     continue
                 if result.status == _SYNC:
-                    future = self.pending.popleft()[0]
+                    future, _, _, name = self.pending.popleft()
                     value, error, self._value, self._error = self._value, self._error, None, None
+                    if error is not None:
+                        forget(pgconn, name)  # its Parse may be what failed
                     if not future.done():
                         if error is None:
                             future.set_result(value)
@@ -118,7 +119,7 @@ class Pipe:
         if not self.pending:
             return
         now = time.monotonic()
-        earliest = min(deadline for _, _, deadline in self.pending)
+        earliest = min(entry[2] for entry in self.pending)
         if earliest <= now:
             self.fail(StalledError("PostgreSQL server did not answer in time"))
         else:
@@ -131,7 +132,7 @@ class Pipe:
         self.broken = error
         self._stop_watching()
         pending, self.pending = self.pending, deque()
-        for future, _, _ in pending:
+        for future, *_ in pending:
             if not future.done():
                 future.set_exception(error)
         with contextlib.suppress(Exception):

@@ -7,8 +7,11 @@ come back as text, so the JSON in ``sess`` arrives exactly as stored.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import select
 import time
+import weakref
 from typing import Any
 
 import psycopg
@@ -17,7 +20,16 @@ from psycopg import pq
 from ...errors import BackendUnavailableError, InvalidArgumentError
 from .format import Statement
 
-__all__ = ["StalledError", "encode", "execute", "read_result", "server_error", "unavailable"]
+__all__ = [
+    "StalledError",
+    "encode",
+    "execute",
+    "forget",
+    "read_result",
+    "send",
+    "server_error",
+    "unavailable",
+]
 
 _TUPLES_OK = pq.ExecStatus.TUPLES_OK
 _COMMAND_OK = pq.ExecStatus.COMMAND_OK
@@ -32,6 +44,47 @@ class StalledError(BackendUnavailableError):
 
 def encode(statement: Statement) -> tuple[bytes, list[bytes | None]]:
     return statement.sql.encode(), [None if p is None else p.encode() for p in statement.params]
+
+
+# the prepared statements each connection holds (by libpq connection)
+_PREPARED: weakref.WeakKeyDictionary[Any, set[bytes]] = weakref.WeakKeyDictionary()
+
+
+def prepared_on(pgconn: pq.abc.PGconn) -> set[bytes]:
+    """The names of the statements prepared on ``pgconn``."""
+    names = _PREPARED.get(pgconn)
+    if names is None:
+        names = _PREPARED[pgconn] = set()
+    return names
+
+
+@functools.lru_cache(maxsize=512)
+def statement_name(sql: str) -> bytes:
+    """A name for a prepared statement, the same for the same SQL on every connection."""
+    return b"token_session_" + hashlib.blake2b(sql.encode(), digest_size=8).hexdigest().encode()
+
+
+def send(pgconn: pq.abc.PGconn, statement: Statement, prepare_first: bool) -> bytes | None:
+    """Queue the statement (``prepare_first``: its Parse first, in pipeline mode); the
+    name of the prepared statement it runs, if it is one."""
+    sql, params = encode(statement)
+    if not statement.prepare:
+        pgconn.send_query_params(sql, params)
+        return None
+    name = statement_name(statement.sql)
+    names = prepared_on(pgconn)
+    if name not in names:
+        if prepare_first:
+            pgconn.send_prepare(name, sql)
+        names.add(name)
+    pgconn.send_query_prepared(name, params)
+    return name
+
+
+def forget(pgconn: pq.abc.PGconn, name: bytes | None) -> None:
+    """The statement is not (or no longer) prepared on the server."""
+    if name is not None:
+        prepared_on(pgconn).discard(name)
 
 
 def server_error(result: pq.abc.PGresult) -> Exception:
@@ -82,32 +135,44 @@ def _wait(fileno: int, events: int, deadline: float) -> None:
     raise StalledError("PostgreSQL server did not answer in time")
 
 
+def _read(pgconn: pq.abc.PGconn, fetch: bool, deadline: float) -> Any:
+    fileno = pgconn.socket
+    while pgconn.flush():
+        _wait(fileno, select.POLLOUT, deadline)
+    value: Any = None
+    error: Exception | None = None
+    while True:
+        while pgconn.is_busy():
+            _wait(fileno, select.POLLIN, deadline)
+            pgconn.consume_input()
+        result = pgconn.get_result()
+        if result is None:
+            break
+        try:
+            value = read_result(result, fetch)
+        except Exception as exc:
+            error = error or exc
+    if error is not None:
+        raise error
+    return value
+
+
 def execute(pgconn: pq.abc.PGconn, statement: Statement, deadline: float) -> Any:
     """Send one statement on a connection in non-blocking mode and wait for its result,
     no later than ``deadline`` (``time.monotonic()``). An error the server reports raises
     psycopg's error class for it, the connection ready for more; BackendUnavailableError
     means the connection is unusable."""
-    sql, params = encode(statement)
-    value: Any = None
-    error: Exception | None = None
     try:
-        pgconn.send_query_params(sql, params)
-        fileno = pgconn.socket
-        while pgconn.flush():
-            _wait(fileno, select.POLLOUT, deadline)
-        while True:
-            while pgconn.is_busy():
-                _wait(fileno, select.POLLIN, deadline)
-                pgconn.consume_input()
-            result = pgconn.get_result()
-            if result is None:
-                break
-            try:
-                value = read_result(result, statement.fetch)
-            except Exception as exc:
-                error = error or exc
+        if statement.prepare and statement_name(statement.sql) not in prepared_on(pgconn):
+            new = statement_name(statement.sql)
+            pgconn.send_prepare(new, statement.sql.encode())
+            _read(pgconn, False, deadline)
+            prepared_on(pgconn).add(new)
+        name = send(pgconn, statement, False)
+        try:
+            return _read(pgconn, statement.fetch, deadline)
+        except psycopg.errors.InvalidSqlStatementName:
+            forget(pgconn, name)  # deallocated meanwhile (DISCARD ALL): made again
+            return execute(pgconn, statement, deadline)
     except psycopg.OperationalError as exc:  # from libpq: the connection failed
         raise unavailable(exc) from exc
-    if error is not None:
-        raise error
-    return value
