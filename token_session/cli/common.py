@@ -50,7 +50,10 @@ def store_options(function: F) -> F:
         "store_url",
         metavar="URL",
         envvar=STORE_ENV,
-        help=f"store URL: redis://, mongodb://, mysql://, memory:// (or ${STORE_ENV}).",
+        help=(
+            "store URL: redis://, mongodb://, mysql://, postgresql://, memory://"
+            f" (or ${STORE_ENV})."
+        ),
     )(function)
     return config_option(function)
 

@@ -19,9 +19,9 @@ def purge_command(
 ) -> int:
     """Delete the expired sessions now.
 
-    MySQL and MongoDB keep expired sessions until removed (express-mysql-session's clean-up,
-    connect-mongo's TTL index or interval); Redis expires keys itself, so there it does
-    nothing.
+    MySQL, PostgreSQL and MongoDB keep expired sessions until removed (express-mysql-session's
+    and connect-pg-simple's clean-up, connect-mongo's TTL index or interval); Redis expires
+    keys itself, so there it does nothing.
 
     \b
     examples:
@@ -54,15 +54,18 @@ def doctor_command(
     """Check the backend is set up as the Node store expects; print findings and fixes.
 
     MySQL: the table, its columns' types and collation as express-mysql-session 3.0.3
-    creates them. MongoDB: the TTL index on `expires`. Redis: keys under the prefix without
-    a TTL, and a maxmemory-policy that could evict sessions. Exit status 1 if there is a
-    warning or an error.
+    creates them. PostgreSQL: the table, column types, primary key and expiry index as
+    connect-pg-simple 10.0.0 (or connect-session-knex 5.0.0) creates them, and the time zone
+    its timestamps are in. MongoDB: the TTL index on `expires`. Redis: keys under the prefix
+    without a TTL, and a maxmemory-policy that could evict sessions. Exit status 1 if there
+    is a warning or an error.
 
     \b
     examples:
       token-session doctor redis://127.0.0.1:6379/0
       token-session doctor 'mysql://root@127.0.0.1/app?table_name=web_sessions'
       token-session doctor mongodb://127.0.0.1/app --json
+      token-session doctor 'postgresql://postgres@127.0.0.1/app?table_name=session'
     """
     out = Output(as_json)
     spec = store_spec(url or store_url, option_pairs, config_path)
