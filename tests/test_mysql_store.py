@@ -38,7 +38,6 @@ from token_session.compat.cookie import from_ms, now_ms
 from token_session.stores import AsyncStore, Store, async_from_url, from_url
 from token_session.stores.base import encode_session
 from token_session.stores.mysql import (
-    AsyncMySQLPool,
     AsyncMySQLStore,
     MySQLPool,
     MySQLSchema,
@@ -486,6 +485,8 @@ async def test_the_async_pool_opens_at_most_connection_limit(
         assert await store.length() == 100
     await asyncio.sleep(0.05)
     assert connections_to(admin, db["database"]) <= before
+    with pytest.raises(BackendUnavailableError):
+        await store.get("s1")  # its pool is closed
 
 
 def test_a_users_pool(db: dict[str, Any], table: str) -> None:
@@ -502,9 +503,8 @@ async def test_async_users_connection_and_pools(db: dict[str, Any], table: str) 
     connect_args = {**db, "autocommit": True}
     connection = await asyncmy.connect(**connect_args)
     pool = await asyncmy.create_pool(minsize=1, maxsize=2, **connect_args)
-    ours = AsyncMySQLPool(connection_limit=2, **db)
     try:
-        for i, given_connection in enumerate((connection, pool, ours)):
+        for i, given_connection in enumerate((connection, pool)):
             store = AsyncMySQLStore(given_connection, schema={"table_name": table})
             await store.set(f"s{i}", {"i": i})
             assert await store.get(f"s{i}") == {"i": i}
@@ -515,7 +515,6 @@ async def test_async_users_connection_and_pools(db: dict[str, Any], table: str) 
         connection.close()
         pool.close()
         await pool.wait_closed()
-        await ours.close()
 
 
 # --- the clean-up ----------------------------------------------------------------------
@@ -782,6 +781,43 @@ async def test_async_killed_connections_are_replaced_without_an_error(
     await single.close()
     assert shared.connected
     await shared.ensure_closed()
+
+
+async def test_async_store_on_a_users_asyncmy_pool(
+    db: dict[str, Any], admin: Any, table: str
+) -> None:
+    gc.collect()  # connections of stores gone but not closed end now, not mid-test
+    before = connections_to(admin, db["database"])
+    pool = await asyncmy.create_pool(minsize=0, maxsize=3, autocommit=True, **db)
+    store = AsyncMySQLStore(pool, schema={"table_name": table}, clear_expired=False)
+    session = {"n": 1, "cookie": cookie_at(now_ms() + 60_500)}
+    await store.set("a", session)
+    assert await store.get("a") == session
+    await store.touch("a", {"cookie": cookie_at(now_ms() + 120_000)})
+    assert rows(admin, table)["a"] == (
+        js_round((now_ms() + 120_000) / 1000),
+        encode_session(session),
+    )
+    await asyncio.gather(*(store.set(f"s{i}", {"n": i}) for i in range(5)))
+    assert pool.size <= 3
+    assert kill_connections(admin, db["database"]) >= 2  # the loop has not run since
+    assert await asyncio.gather(*(store.get(f"s{i}") for i in range(5))) == [
+        {"n": i} for i in range(5)
+    ]
+    assert kill_connections(admin, db["database"]) >= 2
+    await asyncio.sleep(0.05)  # now the pool has seen its sockets closed
+    assert await store.length() == 6
+    await store.destroy("a")
+    assert await store.get("a") is None
+    await store.clear()
+    assert rows(admin, table) == {}
+    await store.close()  # the store did not make the pool: it stays open
+    async with AsyncMySQLStore(pool, schema={"table_name": table}) as again:
+        assert await again.length() == 0
+    pool.close()
+    await pool.wait_closed()
+    await asyncio.sleep(0.05)
+    assert connections_to(admin, db["database"]) <= before
 
 
 # --- the async store -------------------------------------------------------------------

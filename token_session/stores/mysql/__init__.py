@@ -13,9 +13,9 @@ back their results; :mod:`.connections` runs those on connections, also without 
 :class:`MySQLStore` (:mod:`.store`: PyMySQL, a clean-up thread) and :class:`AsyncMySQLStore`
 (:mod:`.aio`: asyncmy, a clean-up task) only carry that out, on a connection the user gave,
 a pool the user gave, or a pool of their own (at most ``connection_limit`` connections, 10
-as in mysql2: a :class:`MySQLPool` or an :class:`AsyncMySQLPool`). A server that cannot be
-reached raises :class:`BackendUnavailableError`; the next operation connects again. A
-pooled connection that the server dropped while it sat idle (a restart, ``KILL``,
+as in mysql2: a :class:`MySQLPool`, or an asyncmy pool). A server that cannot be reached
+raises :class:`BackendUnavailableError`; the next operation connects again. A pooled
+connection that the server dropped while it sat idle (a restart, ``KILL``,
 ``wait_timeout``) costs no error: the idle connections are discarded and the statement,
 idempotent like all of them, runs again on a new one.
 
@@ -37,7 +37,6 @@ Where the Node store is wrong we do better, on purpose:
 from __future__ import annotations
 
 from .aio import AsyncMySQLStore
-from .aio_pool import AsyncMySQLPool
 from .format import (
     DEFAULT_CHECK_EXPIRATION_INTERVAL,
     DEFAULT_CONNECTION_LIMIT,
@@ -58,7 +57,6 @@ __all__ = [
     "DEFAULT_CONNECTION_LIMIT",
     "DEFAULT_EXPIRATION",
     "SID_COLUMN_LENGTH",
-    "AsyncMySQLPool",
     "AsyncMySQLStore",
     "MySQLPool",
     "MySQLRecords",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ...errors import InvalidArgumentError
 from ..base import Session
-from .aio_pool import AsyncmyPool, AsyncMySQLPool, AsyncSharedConnection, AsyncSource
+from .aio_pool import AsyncmyPool, AsyncSharedConnection, AsyncSource
 from .connections import Driver, Failure, on_connections
 from .schema import Flow
 from .shell import StoreBase
@@ -40,18 +40,19 @@ async def _aclean_periodically(store_ref: weakref.ref[AsyncMySQLStore], interval
         del store
 
 
-class AsyncMySQLStore(StoreBase["asyncmy.Connection | asyncmy.Pool | AsyncMySQLPool"]):
+class AsyncMySQLStore(StoreBase["asyncmy.Connection | asyncmy.Pool"]):
     """:class:`~.store.MySQLStore` for asyncio, on asyncmy, with the same options.
 
-    ``connection`` is an asyncmy ``Connection`` (one operation at a time), an asyncmy
-    ``Pool`` or an :class:`~.aio_pool.AsyncMySQLPool`; without one the store makes its own
-    pool. The clean-up task starts with the first operation (or ``async with``) and ends on
-    :meth:`close`. A store belongs to one event loop.
+    ``connection`` is an asyncmy ``Connection`` (one operation at a time) or an asyncmy
+    ``Pool``; without one the store makes an asyncmy pool of its own on the running loop
+    (``connect_args`` go to ``asyncmy.connect``). The clean-up task starts with the first
+    operation (or ``async with``) and ends on :meth:`close`. A store belongs to one event
+    loop.
     """
 
     def _setup(
         self,
-        connection: asyncmy.Connection | asyncmy.Pool | AsyncMySQLPool | None,
+        connection: asyncmy.Connection | asyncmy.Pool | None,
         limit: int,
         connect_args: dict[str, Any],
     ) -> None:
@@ -64,17 +65,14 @@ class AsyncMySQLStore(StoreBase["asyncmy.Connection | asyncmy.Pool | AsyncMySQLP
         )
         self._source: AsyncSource
         if connection is None:
-            self._source = AsyncMySQLPool(connection_limit=limit, **connect_args)
-        elif isinstance(connection, AsyncMySQLPool):
-            self._source = connection
+            self._source = AsyncmyPool(connection_limit=limit, **connect_args)
         elif isinstance(connection, asyncmy.Pool):
             self._source = AsyncmyPool(connection)
         elif isinstance(connection, asyncmy.Connection):
             self._source = AsyncSharedConnection(connection)
         else:
             raise InvalidArgumentError(
-                "connection must be an asyncmy Connection or Pool, or an AsyncMySQLPool, "
-                f"not {type(connection).__name__}"
+                f"connection must be an asyncmy Connection or Pool, not {type(connection).__name__}"
             )
         self._cleaner: asyncio.Task[None] | None = None
 

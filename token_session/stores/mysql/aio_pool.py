@@ -1,5 +1,5 @@
-"""Where the asyncio store gets asyncmy connections: :class:`AsyncMySQLPool`, a pool the user
-made with asyncmy, or one connection the user made, shared."""
+"""Where the asyncio store gets asyncmy connections: an asyncmy pool (the user's, or the
+store's own), or one connection the user made, shared."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from ...errors import BackendUnavailableError
-from .format import DEFAULT_CONNECTION_LIMIT, check_connection_limit
+from .format import DEFAULT_CONNECTION_LIMIT
 from .schema import Statement
 
 if TYPE_CHECKING:
     import asyncmy
 
-__all__ = ["AsyncMySQLPool", "AsyncSharedConnection", "AsyncSource", "AsyncmyPool"]
+__all__ = ["AsyncSharedConnection", "AsyncSource", "AsyncmyPool"]
 
 
 class AsyncSource:
@@ -41,26 +41,62 @@ class AsyncSource:
 
 
 class AsyncmyPool(AsyncSource):
-    """A pool the user made with ``asyncmy.create_pool``."""
+    """An asyncmy ``Pool``: the one given, else one made on the running loop when first
+    used, as mysql2's pool: at most ``connection_limit`` connections, opened on demand and
+    kept while idle (``connect_args`` go to ``asyncmy.connect``).
 
-    def __init__(self, pool: asyncmy.Pool) -> None:
+    asyncmy's pool sets aside an idle connection whose socket it has seen closed, but does
+    not say whether one is new: every connection counts as used before. It hands idle
+    connections out oldest first (mysql2's pool, newest first), and opens one at a time.
+    """
+
+    def __init__(
+        self,
+        pool: asyncmy.Pool | None = None,
+        *,
+        connection_limit: int = DEFAULT_CONNECTION_LIMIT,
+        **connect_args: Any,
+    ) -> None:
         self.pool = pool
+        self.connection_limit = connection_limit
+        self.connect_args = connect_args
+        self._closed = False
+
+    def _made(self) -> asyncmy.Pool:
+        import asyncmy
+
+        self.pool = asyncmy.Pool(
+            minsize=0, maxsize=self.connection_limit, pool_recycle=-1, **self.connect_args
+        )
+        return self.pool
 
     async def acquire(self) -> tuple[asyncmy.Connection, bool]:
-        connection: asyncmy.Connection = await self.pool.acquire()
+        if self._closed:
+            raise BackendUnavailableError("the MySQL pool is closed")
+        try:
+            connection: asyncmy.Connection = await (self.pool or self._made()).acquire()
+        except RuntimeError:
+            if self._closed:  # closed while this waited for a connection
+                raise BackendUnavailableError("the MySQL pool is closed") from None
+            raise
         return connection, True
 
     async def release(self, connection: asyncmy.Connection, broken: bool = False) -> None:
         if broken:
             connection.close()  # the pool drops a closed connection
-        self.pool.release(connection)
+        if self.pool is not None:
+            self.pool.release(connection)
 
     async def discard_idle(self) -> None:
-        await self.pool.clear()
+        if self.pool is not None:
+            await self.pool.clear()
 
     async def close(self) -> None:
-        self.pool.close()
-        await self.pool.wait_closed()
+        """Close the idle connections, and the busy ones once they are back."""
+        self._closed = True
+        if self.pool is not None:
+            self.pool.close()
+            await self.pool.wait_closed()
 
 
 async def _aclose_quietly(connection: asyncmy.Connection) -> None:
@@ -68,54 +104,6 @@ async def _aclose_quietly(connection: asyncmy.Connection) -> None:
         await connection.ensure_closed()
     except Exception:
         connection.close()
-
-
-class AsyncMySQLPool(AsyncSource):
-    """:class:`~.pool.MySQLPool` for asyncio, of asyncmy connections (``connect_args`` go to
-    ``asyncmy.connect``). It belongs to the event loop that first uses it."""
-
-    def __init__(
-        self, *, connection_limit: int = DEFAULT_CONNECTION_LIMIT, **connect_args: Any
-    ) -> None:
-        import asyncmy
-
-        self._connect = asyncmy.connect
-        self.connection_limit = check_connection_limit(connection_limit)
-        self.connect_args = {"charset": "utf8mb4", "autocommit": True, **connect_args}
-        self._slots = asyncio.Semaphore(self.connection_limit)
-        self._idle: list[asyncmy.Connection] = []
-        self._closed = False
-
-    async def acquire(self) -> tuple[asyncmy.Connection, bool]:
-        if self._closed:
-            raise BackendUnavailableError("the MySQL pool is closed")
-        await self._slots.acquire()
-        try:
-            if self._idle:
-                return self._idle.pop(), True
-            connection: asyncmy.Connection = await self._connect(**self.connect_args)
-            return connection, False
-        except BaseException:
-            self._slots.release()
-            raise
-
-    async def release(self, connection: asyncmy.Connection, broken: bool = False) -> None:
-        if broken or self._closed:
-            connection.close()
-        else:
-            self._idle.append(connection)
-        self._slots.release()
-
-    async def discard_idle(self) -> None:
-        idle, self._idle = self._idle, []
-        for connection in idle:
-            connection.close()
-
-    async def close(self) -> None:
-        self._closed = True
-        idle, self._idle = self._idle, []
-        for connection in idle:
-            await _aclose_quietly(connection)
 
 
 class AsyncSharedConnection(AsyncSource):
