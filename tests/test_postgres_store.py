@@ -331,6 +331,26 @@ def test_a_second_table_in_one_schema_works(db_url: str, admin: Any) -> None:
         assert again.length() == 1
 
 
+def test_stores_creating_one_table_at_once(db_url: str, table: str) -> None:
+    stores = [make(db_url, table) for _ in range(6)]
+    errors: list[BaseException] = []
+
+    def first_use(store: PostgresStore) -> None:
+        try:
+            store.set(f"s{id(store)}", {})
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_use, args=(s,)) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and stores[0].length() == 6
+    for store in stores:
+        store.close()
+
+
 def test_schema_name_and_missing_schema(db_url: str, admin: Any, table: str) -> None:
     schema = f"s_{secrets.token_hex(4)}"
     admin.execute(f'CREATE SCHEMA "{schema}"')

@@ -72,8 +72,14 @@ class PostgresCore:
             fmt.zone = zone
         if exists is None and self.options.create_table:
             log.debug("creating table %s", fmt.display)
-            for sql in fmt.create():
-                yield Statement(sql, (), False)
+            try:
+                for sql in fmt.create():
+                    yield Statement(sql, (), False)
+            except Exception:
+                # IF NOT EXISTS still fails when another process creates it at that moment
+                again: Rows = yield Statement(_STARTING, (fmt.table,), True)
+                if again[0][2] is None:
+                    raise
         self.ready = True
 
     def server_zone(self, fallback: str) -> Flow[str]:

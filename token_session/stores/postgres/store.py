@@ -49,8 +49,10 @@ class PostgresStore(PostgresShell):
 
     ``connection`` is a ``psycopg.Connection`` (one operation at a time), a psycopg_pool
     ``ConnectionPool`` or a :class:`PostgresPool`; without one the store makes a pool of
-    ``pool_size`` connections (10) from ``conninfo`` and ``connect_args``. The clean-up
-    thread starts with the first operation and stops on :meth:`close`.
+    ``pool_size`` connections (10) from ``conninfo`` and ``connect_args``. On a connection
+    the user gives, each statement commits on its own unless that connection has a
+    transaction open, which it then joins. The clean-up thread starts with the first
+    operation and stops on :meth:`close`.
     """
 
     def _setup(self, connection: Any) -> None:
