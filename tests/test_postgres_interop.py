@@ -18,6 +18,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from token_session import AsyncTokenSession, TokenSession
 from token_session.cli import main
@@ -29,6 +30,7 @@ from token_session.stores.postgres import AsyncPostgresStore, PostgresStore
 from token_session.stores.records import StoredSession, record_io
 
 from .node import NodeStore, NodeStoreDriver
+from .strategies import plain_sessions
 from .test_postgres_store import scratch_database
 
 PG_SIMPLE = "connect-pg-simple-10"
@@ -138,6 +140,27 @@ def test_python_writes_the_rows_node_writes(
     # and each reads what the other wrote
     assert json.loads(node.get("p") or "null") == session
     assert store.get("n") == session
+
+
+@given(session=plain_sessions)
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_session_text_is_kept_byte_for_byte(
+    pair: tuple[NodeStore, PostgresStore, str], admin: Any, table: str, session: dict[str, Any]
+) -> None:
+    """Lone surrogates, NUL and line separators, as JSON.stringify escapes them: the json
+    column keeps the text Node writes and ours writes alike, and each reads the other's."""
+    node, store, _ = pair
+    sid = secrets.token_urlsafe(12)
+    session = {**session, "cookie": {"maxAge": 0}}  # connect-session-knex needs one
+    text = encode_session(session)
+    node.set("n" + sid, text, shape="plain")
+    store.set("p" + sid, session)
+    stored = admin.execute(
+        f'SELECT sess::text FROM "{table}" WHERE sid IN (%s, %s)', ("n" + sid, "p" + sid)
+    ).fetchall()
+    assert stored == [(text,), (text,)]
+    assert encode_session(store.get("n" + sid) or {}) == text
+    assert node.get("p" + sid) == text
 
 
 def test_plain_sessions_as_token_session_hands_them_over(
