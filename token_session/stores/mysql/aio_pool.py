@@ -73,8 +73,9 @@ class AsyncmyPool(AsyncSource):
     async def acquire(self) -> tuple[asyncmy.Connection, bool]:
         if self._closed:
             raise BackendUnavailableError("the MySQL pool is closed")
+        pool = self.pool if self.pool is not None else self._made()
         try:
-            connection: asyncmy.Connection = await (self.pool or self._made()).acquire()
+            connection: asyncmy.Connection = await pool.acquire()
         except RuntimeError:
             if self._closed:  # closed while this waited for a connection
                 raise BackendUnavailableError("the MySQL pool is closed") from None

@@ -103,7 +103,7 @@ def on_connections(flow: Flow[T], driver: Driver) -> Generator[Request, Any, T]:
             if type(value) is Failure:
                 exc = value.error
                 if not isinstance(exc, driver.error):
-                    broken = True  # interrupted mid-statement: the connection is unusable
+                    broken = True  # cancelled or failed mid-statement: the connection is unusable
                     raise exc
                 if not (reused and connection_lost(exc, driver.interface_error)):
                     raise exc
