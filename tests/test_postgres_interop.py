@@ -571,3 +571,61 @@ def test_cli_migrate_redis_to_postgres_to_mysql(
         capsys, "migrate", "--from", store_urls["mysql"], "--to", pg_urls["knex"]
     )
     assert status == 0 and summary["copied"] == 200
+
+
+# --- the web middleware: Express + connect-pg-simple beside FastAPI and Flask --------------
+
+
+@pytest.fixture(params=["fastapi", "flask"])
+def web_pair(
+    request: pytest.FixtureRequest, db_url: str, table: str
+) -> Iterator[tuple[Any, Any, PostgresStore]]:
+    from .web_apps import ExpressServer, UvicornServer, WerkzeugServer, fastapi_app, flask_app
+
+    store = ours(db_url, PG_SIMPLE, table, create_table_if_missing=True)
+    store.length()  # the table, made by ours (see open_node)
+    node_options = {"conString": db_url, "tableName": table, "pruneSessionInterval": False}
+    express = ExpressServer("express5", PG_SIMPLE, node_options)
+    python: Any
+    if request.param == "fastapi":
+        python = UvicornServer(fastapi_app(AsyncPostgresStore(conninfo=db_url, table_name=table)))
+    else:
+        sync_store = ours(db_url, PG_SIMPLE, table)
+        python = WerkzeugServer(flask_app(sync_store), sync_store.close)
+    yield express, python, store
+    python.close()
+    express.close()
+    store.close()
+
+
+def test_web_login_cart_and_logout_shared_with_express(
+    web_pair: tuple[Any, Any, PostgresStore], admin: Any, table: str
+) -> None:
+    import httpx
+
+    from token_session.compat import decode_cookie_value
+
+    from .web_apps import PYTHON_OPTIONS
+
+    express, python, store = web_pair
+    with httpx.Client(timeout=10) as client:
+        for one, other in ((express, python), (python, express)):
+            client.post(one.url + "/login", params={"user": "ada"}).raise_for_status()
+            raw = client.cookies.get("connect.sid")
+            sid = decode_cookie_value(raw or "", PYTHON_OPTIONS["secret"])
+            assert sid is not None
+            assert client.get(other.url + "/me").json()["user"] == "ada"
+            client.post(other.url + "/cart", params={"item": "apple"}).raise_for_status()
+            client.post(one.url + "/cart", params={"item": "pear"}).raise_for_status()
+            for server in (express, python):
+                assert client.get(server.url + "/me").json()["cart"] == ["apple", "pear"]
+            stored = store.get(sid)
+            assert stored is not None and list(stored) == ["cookie", "user", "cart"]
+            (text,) = admin.execute(
+                f'SELECT sess::text FROM "{table}" WHERE sid = %s', (sid,)
+            ).fetchone()
+            assert text == encode_session(stored)
+            client.post(other.url + "/logout").raise_for_status()
+            assert store.get(sid) is None
+            assert client.get(one.url + "/me").json()["user"] is None
+            client.cookies.clear()
