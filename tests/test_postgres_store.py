@@ -485,9 +485,9 @@ class StallingProxy:
         return urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{self.port}"))
 
     def close(self) -> None:
-        self.listener.close()
-        for sock in self.sockets:
+        for sock in (self.listener, *self.sockets):
             with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the forwarding threads
                 sock.close()
 
 
@@ -524,6 +524,29 @@ async def test_a_stalled_server_async(proxy: StallingProxy, db_url: str, table: 
         assert time.monotonic() - start < 1.5
         proxy.stalled.clear()
         assert await s.get("a") == {"n": 1}
+
+
+def test_a_connection_cut_with_the_server_gone(
+    proxy: StallingProxy, db_url: str, table: str
+) -> None:
+    with make(proxy.url(db_url), table, timeout=2) as s:
+        s.set("a", {"n": 1})
+        proxy.close()  # the connection cut, and nothing answers any more
+        start = time.monotonic()
+        with pytest.raises(BackendUnavailableError):
+            s.get("a")
+        assert time.monotonic() - start < 2.5
+
+
+async def test_a_connection_cut_with_the_server_gone_async(
+    proxy: StallingProxy, db_url: str, table: str
+) -> None:
+    create_table(db_url, table)
+    async with AsyncPostgresStore.from_url(proxy.url(db_url), table_name=table, timeout=2) as s:
+        await s.set("a", {"n": 1})
+        proxy.close()
+        results = await asyncio.gather(*(s.get("a") for _ in range(10)), return_exceptions=True)
+        assert all(isinstance(r, BackendUnavailableError) for r in results), results
 
 
 def test_a_server_that_is_down(table: str) -> None:

@@ -111,9 +111,11 @@ class PostgresStore(PostgresShell):
             result = done.value
             return result
         except BaseException:
-            broken = connection is not None and connection.pgconn.transaction_status not in (
-                psycopg.pq.TransactionStatus.IDLE,
-                psycopg.pq.TransactionStatus.INTRANS,
+            # mid-statement (a stall, an interrupt) or lost: the connection cannot go on;
+            # after an error the server reported it can (a user's aborted transaction too)
+            broken = connection is not None and connection.pgconn.transaction_status in (
+                psycopg.pq.TransactionStatus.ACTIVE,
+                psycopg.pq.TransactionStatus.UNKNOWN,
             )
             raise
         finally:
