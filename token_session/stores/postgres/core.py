@@ -10,7 +10,7 @@ from collections.abc import Generator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from ...errors import InvalidArgumentError
-from ..base import Session, decode_session, encode_session
+from ..base import Session, encode_session
 from .format import ConnectPgSimple, Statement, numbered
 from .options import StoreOptions
 
@@ -100,14 +100,8 @@ class PostgresCore:
             return fallback
         return str(rows[0][0])
 
-    # values
-
-    @staticmethod
-    def decode(sid: str, text: str | None) -> Session | None:
-        """A stored ``sess`` as a session; JSON null reads as no session, as in Node."""
-        if text is None or text == "null":
-            return None
-        return decode_session(sid, text)
+    def decode(self, sid: str, text: str | None) -> Session | None:
+        return self.format.decode(sid, text)
 
     # operations
 

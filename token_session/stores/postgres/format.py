@@ -16,7 +16,7 @@ from ...compat.cookie import expires_ms
 from ...compat.jsdate import js_iso_ms
 from ...compat.jsjson import js_truthy
 from ...errors import InvalidArgumentError
-from ..base import check_sid
+from ..base import check_sid, decode_session
 
 __all__ = [
     "FORMATS",
@@ -154,6 +154,15 @@ class StoreFormat:
                 f"session id is longer than the {self.sid_limit} characters the column holds"
             )
         return sid
+
+    @staticmethod
+    def decode(sid: str, text: str | None) -> dict[str, Any] | None:
+        """A stored ``sess`` as a session: JSON null reads as no session, as both Node
+        stores return it; anything else not an object is a SessionDecodeError, the row left
+        alone (connect-pg-simple 10.0.0 deletes it; both parse a JSON string a second time)."""
+        if text is None or text == "null":
+            return None
+        return decode_session(sid, text)
 
     def now_params(self, now: int) -> tuple[str, ...]:
         raise NotImplementedError
