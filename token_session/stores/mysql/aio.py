@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ...errors import InvalidArgumentError
 from ..base import Session
 from .aio_pool import AsyncmyPool, AsyncSharedConnection, AsyncSource
-from .connections import Driver, Failure, on_connections
+from .connections import Deadline, Driver, on_connections
 from .schema import Flow
 from .shell import StoreBase
 
@@ -87,14 +87,16 @@ class AsyncMySQLStore(StoreBase["asyncmy.Connection | asyncmy.Pool"]):
         """Carry out :func:`.connections.on_connections`'s requests on the source."""
         if self._cleaner is None:
             self._start_cleaner()
-        send, source, answer = on_connections(flow, self._driver).send, self._source, None
+        deadline = Deadline(self.timeout)
+        send = on_connections(flow, self._driver, self.timeout).send
+        source, answer = self._source, None
         try:
             while True:
                 request = send(answer)
                 try:
-                    answer = await getattr(source, request[0])(*request[1:])
+                    answer = await getattr(source, request[0])(*request[1:], deadline)
                 except BaseException as exc:  # cancelled too: the plan releases the connection
-                    answer = Failure(exc)
+                    answer = deadline.failure(exc)
         except StopIteration as done:
             result: T = done.value
             return result

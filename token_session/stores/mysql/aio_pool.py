@@ -7,6 +7,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from ...errors import BackendUnavailableError
+from .connections import Deadline
 from .format import DEFAULT_CONNECTION_LIMIT
 from .schema import Statement
 
@@ -19,25 +20,34 @@ __all__ = ["AsyncSharedConnection", "AsyncSource", "AsyncmyPool"]
 class AsyncSource:
     """:class:`.pool.Source` for asyncio: the same methods, awaited."""
 
-    async def acquire(self) -> tuple[asyncmy.Connection, bool]:
+    async def acquire(self, deadline: Deadline) -> tuple[asyncmy.Connection, bool]:
         raise NotImplementedError
 
-    async def release(self, connection: asyncmy.Connection, broken: bool = False) -> None:
+    async def release(
+        self, connection: asyncmy.Connection, broken: bool, deadline: object = None
+    ) -> None:
         raise NotImplementedError
 
-    async def discard_idle(self) -> None:
+    async def discard_idle(self, deadline: Deadline) -> None:
         """Close the idle connections (after one was found dropped, the others likely were)."""
 
     async def close(self) -> None:
         raise NotImplementedError
 
-    async def execute(self, connection: asyncmy.Connection, statement: Statement) -> Any:
-        async with connection.cursor() as cursor:
-            await cursor.execute(statement.sql, statement.params)
-            result = await cursor.fetchall() if statement.fetch else cursor.rowcount
-        if not connection.get_autocommit():
-            await connection.commit()
-        return result
+    async def execute(
+        self, connection: asyncmy.Connection, statement: Statement, deadline: Deadline
+    ) -> Any:
+        left = deadline.left()  # before the coroutine is made: it is never left unawaited
+        return await asyncio.wait_for(_execute(connection, statement), left)
+
+
+async def _execute(connection: asyncmy.Connection, statement: Statement) -> Any:
+    async with connection.cursor() as cursor:
+        await cursor.execute(statement.sql, statement.params)
+        result = await cursor.fetchall() if statement.fetch else cursor.rowcount
+    if not connection.get_autocommit():
+        await connection.commit()
+    return result
 
 
 class AsyncmyPool(AsyncSource):
@@ -70,27 +80,30 @@ class AsyncmyPool(AsyncSource):
         )
         return self.pool
 
-    async def acquire(self) -> tuple[asyncmy.Connection, bool]:
+    async def acquire(self, deadline: Deadline) -> tuple[asyncmy.Connection, bool]:
         if self._closed:
             raise BackendUnavailableError("the MySQL pool is closed")
         pool = self.pool if self.pool is not None else self._made()
         try:
-            connection: asyncmy.Connection = await pool.acquire()
+            connection: asyncmy.Connection = await asyncio.wait_for(pool.acquire(), deadline.left())
         except RuntimeError:
             if self._closed:  # closed while this waited for a connection
                 raise BackendUnavailableError("the MySQL pool is closed") from None
             raise
         return connection, True
 
-    async def release(self, connection: asyncmy.Connection, broken: bool = False) -> None:
+    async def release(
+        self, connection: asyncmy.Connection, broken: bool, deadline: object = None
+    ) -> None:
         if broken:
             connection.close()  # the pool drops a closed connection
         if self.pool is not None:
             self.pool.release(connection)
 
-    async def discard_idle(self) -> None:
+    async def discard_idle(self, deadline: Deadline) -> None:
         if self.pool is not None:
-            await self.pool.clear()
+            left = deadline.left()
+            await asyncio.wait_for(self.pool.clear(), left)
 
     async def close(self) -> None:
         """Close the idle connections, and the busy ones once they are back."""
@@ -114,18 +127,23 @@ class AsyncSharedConnection(AsyncSource):
         self.connection = connection
         self._lock = asyncio.Lock()
 
-    async def acquire(self) -> tuple[asyncmy.Connection, bool]:
-        await self._lock.acquire()
+    async def acquire(self, deadline: Deadline) -> tuple[asyncmy.Connection, bool]:
+        left = deadline.left()
+        await asyncio.wait_for(self._lock.acquire(), left)
         try:
             if not self.connection.connected:
-                await self.connection.connect()  # the same object, connected again
+                # the same object, connected again
+                left = deadline.left()
+                await asyncio.wait_for(self.connection.connect(), left)
                 return self.connection, False
             return self.connection, True
         except BaseException:
             self._lock.release()
             raise
 
-    async def release(self, connection: asyncmy.Connection, broken: bool = False) -> None:
+    async def release(
+        self, connection: asyncmy.Connection, broken: bool, deadline: object = None
+    ) -> None:
         if broken:
             connection.close()
         self._lock.release()

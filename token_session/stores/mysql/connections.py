@@ -5,20 +5,24 @@ once more on a new connection when the one it had was dropped while idle, says w
 leave a connection broken, translates driver errors and gives the connection back. It yields
 :data:`Request` tuples, ``(method name, *arguments)`` of the source (``acquire``,
 ``execute``, ``release``, ``discard_idle``), and is sent each answer, or a :class:`Failure`
-holding what the call raised: the blocking and asyncio stores only carry requests out.
+holding what the call raised: the blocking and asyncio stores only carry requests out, each
+within what is left of the operation's :class:`Deadline`, and say whether a failure came
+from the deadline (then nothing is tried again: the time is spent).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections.abc import Generator
 from typing import Any, NamedTuple, TypeVar
 
 from ...errors import BackendUnavailableError, InvalidArgumentError
 from .schema import Flow
 
-__all__ = ["Driver", "Failure", "Request", "on_connections"]
+__all__ = ["DEFAULT_TIMEOUT", "Deadline", "Driver", "Failure", "Request", "on_connections"]
 
 logger = logging.getLogger(__package__)
 T = TypeVar("T")
@@ -29,6 +33,13 @@ Request = tuple[Any, ...]
 _CONNECTION_LOST = frozenset({0, 1040, 1053, 1077, 1078, 1079, 1080, 1152, 1927, 3169, 4031})
 # values the column refuses under strict SQL mode (Node gets the same error)
 _VALUE_REFUSED = frozenset({1264, 1366, 1406})
+_PACKET_TOO_LARGE = 1153
+_LOGIN_REFUSED = frozenset({1044, 1045, 1698})
+_UNKNOWN_DATABASE = 1049
+_NO_TABLE = 1146
+_NO_COLUMN = 1054
+
+DEFAULT_TIMEOUT = 5.0
 
 _ACQUIRE: Request = ("acquire",)
 _DISCARD_IDLE: Request = ("discard_idle",)
@@ -44,9 +55,40 @@ class Driver(NamedTuple):
 
 
 class Failure(NamedTuple):
-    """What a request raised, sent back in place of its answer."""
+    """What a request raised, sent back in place of its answer; ``timed_out``: it failed
+    because the operation's deadline came."""
 
     error: BaseException
+    timed_out: bool = False
+
+
+def check_timeout(timeout: object, name: str = "timeout") -> float:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise InvalidArgumentError(f"{name} must be a number of seconds, not {timeout!r}")
+    if not math.isfinite(timeout) or not 0 < timeout <= 31_536_000:
+        raise InvalidArgumentError(f"{name} must be a number of seconds > 0, not {timeout!r}")
+    return float(timeout)
+
+
+class Deadline:
+    """When an operation must be over: a source's I/O waits at most :meth:`left`."""
+
+    __slots__ = ("at",)
+
+    def __init__(self, timeout: float) -> None:
+        self.at = time.monotonic() + timeout
+
+    def left(self) -> float:
+        """Seconds left; :class:`TimeoutError` if none."""
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the operation's timeout has passed")
+        return left
+
+    def failure(self, exc: BaseException) -> Failure:
+        """``exc``, raised by a request, as the answer to send back."""
+        timed_out = isinstance(exc, (TimeoutError, asyncio.TimeoutError))
+        return Failure(exc, timed_out or time.monotonic() >= self.at)
 
 
 def _errno(exc: BaseException) -> int:
@@ -55,6 +97,8 @@ def _errno(exc: BaseException) -> int:
 
 
 def connection_lost(exc: BaseException, interface_error: type[BaseException]) -> bool:
+    if isinstance(exc, BackendUnavailableError):
+        return False  # ours already
     if isinstance(exc, (OSError, asyncio.TimeoutError, interface_error)):
         return True
     code = _errno(exc)
@@ -69,25 +113,69 @@ def leaves_connection_usable(exc: BaseException) -> bool:
 
 
 def translate(exc: BaseException, interface_error: type[BaseException]) -> BaseException:
-    """The error to raise for a driver error (the driver's own if nothing better fits)."""
+    """Our error for a driver error, with what to do about it."""
+    code = _errno(exc)
+    if code == _PACKET_TOO_LARGE:
+        return InvalidArgumentError(
+            f"the session is larger than the MySQL server's max_allowed_packet ({exc}): "
+            "store less in it, or raise max_allowed_packet on the server"
+        )
     if connection_lost(exc, interface_error):
         return BackendUnavailableError(f"MySQL server unavailable: {exc}")
-    if _errno(exc) in _VALUE_REFUSED:
+    if code in _VALUE_REFUSED:
         return InvalidArgumentError(f"MySQL refused the value: {exc}")
-    return exc
+    if code in _LOGIN_REFUSED:
+        return BackendUnavailableError(
+            f"MySQL refused the login ({exc}): check the user, password and database in the "
+            "URL, and the user's grants"
+        )
+    if code == _UNKNOWN_DATABASE:
+        return BackendUnavailableError(
+            f"MySQL has no such database ({exc}): create it, or fix the database in the URL"
+        )
+    if code == _NO_TABLE:
+        return BackendUnavailableError(
+            f"the sessions table does not exist ({exc}): create it (`token-session doctor` "
+            "prints its CREATE TABLE), or let the store create it (create_database_table=True)"
+        )
+    if code == _NO_COLUMN:
+        return InvalidArgumentError(
+            f"the table does not have the configured columns ({exc}): check the schema "
+            "option against the table (`token-session doctor`)"
+        )
+    return BackendUnavailableError(f"MySQL server error: {exc}")
 
 
-def _answer(answer: Any) -> Any:
+def _timed_out(failure: Failure, timeout: float) -> BackendUnavailableError:
+    return BackendUnavailableError(
+        f"MySQL server did not answer within the store's timeout ({timeout:g} s): "
+        f"{failure.error or type(failure.error).__name__}; check the server and the network"
+    )
+
+
+def _error(failure: Failure, timeout: float) -> BaseException:
+    """What to raise for a failed request."""
+    if not failure.timed_out:
+        return failure.error
+    error = _timed_out(failure, timeout)
+    error.__cause__ = failure.error
+    return error
+
+
+def _answer(answer: Any, timeout: float) -> Any:
     if type(answer) is Failure:
-        raise answer.error
+        raise _error(answer, timeout)
     return answer
 
 
-def on_connections(flow: Flow[T], driver: Driver) -> Generator[Request, Any, T]:
+def on_connections(
+    flow: Flow[T], driver: Driver, timeout: float = DEFAULT_TIMEOUT
+) -> Generator[Request, Any, T]:
     """Run ``flow`` on a connection of a source; what it returns, or our error for it.
 
     A source's ``acquire`` answers ``(connection, reused)``: a connection used before may
-    have been dropped since, a new one may not.
+    have been dropped since, a new one may not. ``timeout`` is the operation's, for the
+    message of a failure that came from its deadline.
     """
     try:
         statement = next(flow)  # checks the arguments: nothing is sent if they are bad
@@ -97,36 +185,41 @@ def on_connections(flow: Flow[T], driver: Driver) -> Generator[Request, Any, T]:
     connection: Any = None
     broken = False
     try:
-        connection, reused = _answer((yield _ACQUIRE))
+        connection, reused = _answer((yield _ACQUIRE), timeout)
         while True:
             value = yield ("execute", connection, statement)
             if type(value) is Failure:
                 exc = value.error
-                if not isinstance(exc, driver.error):
-                    broken = True  # cancelled or failed mid-statement: the connection is unusable
-                    raise exc
+                if value.timed_out or not isinstance(exc, driver.error):
+                    # timed out, cancelled or failed mid-statement: the connection is
+                    # unusable, and a timed-out statement is never sent again
+                    broken = True
+                    raise _error(value, timeout)
                 if not (reused and connection_lost(exc, driver.interface_error)):
                     raise exc
                 # an idle connection the server dropped (restart, KILL, wait_timeout),
-                # and likely the other idle ones with it: each statement here is
-                # idempotent, so it runs again on a new connection
+                # and likely the other idle ones with it: it failed at once, so the
+                # statement never ran; each is idempotent anyway, and it runs again on a
+                # new connection within what is left of the deadline
                 logger.info("MySQL connection lost while idle (%s); reconnecting", exc)
-                _answer((yield ("release", connection, True)))
+                _answer((yield ("release", connection, True)), timeout)
                 connection = None
-                _answer((yield _DISCARD_IDLE))
-                connection, reused = _answer((yield _ACQUIRE))
+                _answer((yield _DISCARD_IDLE), timeout)
+                connection, reused = _answer((yield _ACQUIRE), timeout)
                 value = yield ("execute", connection, statement)
                 if type(value) is Failure:
-                    broken = not isinstance(value.error, driver.error)
-                    raise value.error
+                    broken = value.timed_out or not isinstance(value.error, driver.error)
+                    raise _error(value, timeout)
             reused = False
             statement = flow.send(value)
     except StopIteration as done:
         result = done.value
         return result
     except driver.translated as exc:
+        if isinstance(exc, BackendUnavailableError):
+            raise  # ours already (a timeout, a closed pool)
         broken = broken or not leaves_connection_usable(exc)
         raise translate(exc, driver.interface_error) from exc
     finally:
         if connection is not None:
-            _answer((yield ("release", connection, broken)))
+            _answer((yield ("release", connection, broken)), timeout)

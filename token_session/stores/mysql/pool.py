@@ -5,46 +5,75 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pymysql
 from pymysql.connections import Connection
 
 from ...errors import BackendUnavailableError
+from .connections import Deadline
 from .format import DEFAULT_CONNECTION_LIMIT, check_connection_limit
 from .schema import Statement
 
 __all__ = ["MySQLPool", "SharedConnection", "Source"]
 
 
+@contextlib.contextmanager
+def _socket_timeouts(given: Connection[Any], seconds: float) -> Iterator[None]:
+    """PyMySQL's read and write timeouts at ``seconds`` meanwhile (it applies them to the
+    socket before each read and write), then back to the connection's own."""
+    connection: Any = given
+    saved = connection._read_timeout, connection._write_timeout
+    connection._read_timeout = connection._write_timeout = seconds
+    try:
+        yield
+    finally:
+        connection._read_timeout, connection._write_timeout = saved
+
+
+def _connect(connection: Connection[Any], deadline: Deadline) -> None:
+    """``connection.connect()``, handshake included, within ``deadline``."""
+    left = deadline.left()
+    saved = connection.connect_timeout
+    connection.connect_timeout = min(saved or left, left)
+    try:
+        with _socket_timeouts(connection, left):
+            connection.connect()
+    finally:
+        connection.connect_timeout = saved
+
+
 def _close_quietly(connection: Connection[Any]) -> None:
-    # already closed, or its socket is dead: either way it is gone
-    with contextlib.suppress(Exception):
+    # already closed, or its socket is dead: either way it is gone; the goodbye it sends
+    # waits for no stalled server
+    with contextlib.suppress(Exception), _socket_timeouts(connection, 0.5):
         connection.close()
 
 
 class Source:
     """Connections for the store: ``acquire`` gives one and whether it was used before (it
-    may have been dropped since), ``release`` takes it back (``broken``: to be closed)."""
+    may have been dropped since), ``release`` takes it back (``broken``: to be closed).
+    Each waits at most what is left of the operation's deadline."""
 
-    def acquire(self) -> tuple[Connection[Any], bool]:
+    def acquire(self, deadline: Deadline) -> tuple[Connection[Any], bool]:
         raise NotImplementedError
 
-    def release(self, connection: Connection[Any], broken: bool = False) -> None:
+    def release(self, connection: Connection[Any], broken: bool, deadline: Deadline) -> None:
         raise NotImplementedError
 
-    def discard_idle(self) -> None:
+    def discard_idle(self, deadline: Deadline) -> None:
         """Close the idle connections (after one was found dropped, the others likely were)."""
 
     def close(self) -> None:
         raise NotImplementedError
 
-    def execute(self, connection: Connection[Any], statement: Statement) -> Any:
-        with connection.cursor() as cursor:
+    def execute(self, connection: Connection[Any], statement: Statement, deadline: Deadline) -> Any:
+        with _socket_timeouts(connection, deadline.left()), connection.cursor() as cursor:
             cursor.execute(statement.sql, statement.params)
             result = cursor.fetchall() if statement.fetch else cursor.rowcount
-        if not connection.get_autocommit():
-            connection.commit()
+            if not connection.get_autocommit():
+                connection.commit()
         return result
 
 
@@ -65,7 +94,7 @@ class MySQLPool(Source):
         self._waiting = 0
         self._closed = False
 
-    def acquire(self) -> tuple[Connection[Any], bool]:
+    def acquire(self, deadline: Deadline) -> tuple[Connection[Any], bool]:
         """A connection, and whether it was used before (it may have been dropped since)."""
         with self._changed:
             while True:
@@ -78,11 +107,13 @@ class MySQLPool(Source):
                     break
                 self._waiting += 1
                 try:
-                    self._changed.wait()
+                    self._changed.wait(deadline.left())
                 finally:
                     self._waiting -= 1
         try:
-            return pymysql.connect(**self.connect_args), False
+            connection: Connection[Any] = pymysql.connect(**self.connect_args, defer_connect=True)
+            _connect(connection, deadline)
+            return connection, False
         except BaseException:
             self._forget()
             raise
@@ -93,7 +124,9 @@ class MySQLPool(Source):
             if self._waiting:
                 self._changed.notify()
 
-    def release(self, connection: Connection[Any], broken: bool = False) -> None:
+    def release(
+        self, connection: Connection[Any], broken: bool = False, deadline: object = None
+    ) -> None:
         if broken or self._closed:
             _close_quietly(connection)
             self._forget()
@@ -103,7 +136,7 @@ class MySQLPool(Source):
             if self._waiting:
                 self._changed.notify()
 
-    def discard_idle(self) -> None:
+    def discard_idle(self, deadline: object = None) -> None:
         with self._changed:
             idle, self._idle = self._idle, []
             self._open -= len(idle)
@@ -130,18 +163,21 @@ class SharedConnection(Source):
         self.connection = connection
         self._lock = threading.Lock()
 
-    def acquire(self) -> tuple[Connection[Any], bool]:
-        self._lock.acquire()
+    def acquire(self, deadline: Deadline) -> tuple[Connection[Any], bool]:
+        if not self._lock.acquire(timeout=deadline.left()):
+            raise TimeoutError("the connection was busy for the whole timeout")
         try:
             if not self.connection.open:
-                self.connection.connect()  # the same object, connected again
+                _connect(self.connection, deadline)  # the same object, connected again
                 return self.connection, False
             return self.connection, True
         except BaseException:
             self._lock.release()
             raise
 
-    def release(self, connection: Connection[Any], broken: bool = False) -> None:
+    def release(
+        self, connection: Connection[Any], broken: bool = False, deadline: object = None
+    ) -> None:
         if broken:
             _close_quietly(connection)  # reopened by the next acquire
         self._lock.release()

@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ...compat.cookie import now_ms
 from ...errors import InvalidArgumentError
+from .connections import DEFAULT_TIMEOUT, check_timeout
 from .format import (
     DEFAULT_CHECK_EXPIRATION_INTERVAL,
     DEFAULT_CONNECTION_LIMIT,
@@ -43,14 +44,16 @@ def url_options(url: str) -> dict[str, Any]:
         "password": unquote(parts.password or ""),
         "database": unquote(parts.path.lstrip("/")) or None,
     }
-    numbers = {"expiration", "check_expiration_interval", "connection_limit", "connect_timeout"}
+    numbers = {"expiration", "check_expiration_interval", "connection_limit"}
+    seconds = {"connect_timeout", "timeout"}
     flags = {"clear_expired", "create_database_table", "disable_touch", "end_connection_on_close"}
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        if name in numbers:
+        if name in numbers or name in seconds:
             try:
-                options[name] = float(value) if name == "connect_timeout" else int(value)
+                number = float(value) if name in seconds else int(value)
             except ValueError:
                 raise InvalidArgumentError(f"{name} must be a number, not {value!r}") from None
+            options[name] = check_timeout(number, name) if name in seconds else number
         elif name in flags:
             if value.lower() not in ("true", "false", "1", "0"):
                 raise InvalidArgumentError(f"{name} must be true or false, not {value!r}")
@@ -106,8 +109,10 @@ class StoreBase(Generic[C]):
         end_connection_on_close: bool | None = None,
         disable_touch: bool = False,
         schema: Mapping[str, Any] | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
         clock: Callable[[], int] = now_ms,
     ) -> None:
+        self.timeout = check_timeout(timeout)
         self.core = MySQLStoreCore(
             expiration=expiration,
             clear_expired=clear_expired,

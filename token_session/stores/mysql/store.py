@@ -14,7 +14,7 @@ from pymysql.connections import Connection
 
 from ...errors import InvalidArgumentError
 from ..base import Session
-from .connections import Driver, Failure, on_connections
+from .connections import Deadline, Driver, on_connections
 from .pool import MySQLPool, SharedConnection, Source
 from .schema import Flow
 from .shell import StoreBase
@@ -84,15 +84,18 @@ class MySQLStore(StoreBase["Connection[Any] | MySQLPool"]):
             self._cleaner.start()
 
     def _run(self, flow: Flow[T]) -> T:
-        """Carry out :func:`.connections.on_connections`'s requests on the source."""
-        send, source, answer = on_connections(flow, _DRIVER).send, self._source, None
+        """Carry out :func:`.connections.on_connections`'s requests on the source, within
+        the store's timeout."""
+        deadline = Deadline(self.timeout)
+        send = on_connections(flow, _DRIVER, self.timeout).send
+        source, answer = self._source, None
         try:
             while True:
                 request = send(answer)
                 try:
-                    answer = getattr(source, request[0])(*request[1:])
+                    answer = getattr(source, request[0])(*request[1:], deadline)
                 except BaseException as exc:  # the plan decides what it means
-                    answer = Failure(exc)
+                    answer = deadline.failure(exc)
         except StopIteration as done:
             result: T = done.value
             return result
