@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from ...errors import TokenSessionError
 from ..base import Session
+from .format import CURSORS as _CURSORS
 from .format import Op
 from .shell import MongoShell
 
@@ -24,22 +26,28 @@ class AsyncMongoStore(MongoShell):
         self._remover: asyncio.Task[None] | None = None
 
     @classmethod
-    def from_url(cls, url: str, *, timeout: float = 5.0, **options: Any) -> AsyncMongoStore:
+    def from_url(cls, url: str, *, timeout: float | None = None, **options: Any) -> AsyncMongoStore:
         """See :meth:`MongoStore.from_url`."""
         from pymongo import AsyncMongoClient
 
         return cls._from_url(AsyncMongoClient, url, timeout, options)
 
     async def _run(self, op: Op[T]) -> T:
-        starting = self._starting()
-        if starting is not None:
-            await self._call(starting)
-        return await self._call(op)
+        with self._deadline():
+            starting = self._starting()
+            if starting is not None:
+                await self._call(starting)
+            return await self._call(op)
 
     async def _call(self, op: Op[T]) -> T:
         try:
-            result = getattr(self.collection, op.method)(*op.args, **op.kwargs)
-            result = await (result.to_list() if op.method == "find" else result)
+            with self._deadline():
+                result = getattr(self.collection, op.method)(*op.args, **op.kwargs)
+                if op.method in _CURSORS:  # find() gives a cursor, list_indexes() an awaitable
+                    cursor = await result if inspect.isawaitable(result) else result
+                    result = await cursor.to_list()
+                else:
+                    result = await result
         except Exception as exc:
             raise self._errors.wrap(exc, op.method) from exc
         return op.done(result)

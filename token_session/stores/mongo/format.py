@@ -13,7 +13,6 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from functools import partial
 from typing import Any, Generic, TypeVar
@@ -25,9 +24,11 @@ from ..base import Session, check_sid, decode_session, encode_session
 from ..records import Finding, StoredSession
 from .values import default_serialize, js_date, ms_of, ms_or_none, plain
 
-__all__ = ["AUTO_REMOVE", "CODEC_OPTIONS", "MongoCodec", "Op", "client_options", "split_options"]
+__all__ = ["AUTO_REMOVE", "CURSORS", "MongoCodec", "Op"]
 
 AUTO_REMOVE = ("native", "interval", "disabled")
+# the methods that give a cursor, which the shells read into a list
+CURSORS = frozenset({"find", "list_indexes"})
 _ENCRYPTED = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 T = TypeVar("T")
 
@@ -342,20 +343,3 @@ class MongoCodec:
             f"{count} expired documents not removed yet (the TTL monitor runs every 60 s)",
             "token-session purge-expired",
         )
-
-
-# the keywords a store passes to its codec; the rest go to pymongo's client (from_url)
-CODEC_OPTIONS = frozenset(option.name for option in dataclass_fields(MongoCodec))
-
-
-def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    codec = {k: v for k, v in options.items() if k in CODEC_OPTIONS}
-    rest = {k: v for k, v in options.items() if k not in CODEC_OPTIONS}
-    return codec, rest
-
-
-def client_options(options: dict[str, Any], timeout: float) -> dict[str, Any]:
-    options.setdefault("serverSelectionTimeoutMS", int(timeout * 1000))
-    options.setdefault("connectTimeoutMS", int(timeout * 1000))
-    options.setdefault("tz_aware", True)
-    return options

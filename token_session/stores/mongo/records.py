@@ -37,7 +37,8 @@ class MongoRecords:
                 getattr(self.store.collection, op.method)(*op.args, **op.kwargs),
             )
         try:
-            documents: list[Any] = self._stream[1].to_list(limit)
+            with self.store._deadline():
+                documents: list[Any] = self._stream[1].to_list(limit)
         except Exception as exc:
             self._stream = None
             raise self.store._errors.wrap(exc, "find") from exc
@@ -100,7 +101,7 @@ class MongoRecords:
         return self.store._call(self.codec.expired_op())
 
     def doctor(self) -> list[Finding]:
-        indexes = self.store._call(Op[Any]("list_indexes")).to_list()
+        indexes = self.store._call(Op[list[Any]]("list_indexes"))
         findings = self.codec.index_findings(indexes)
         findings.append(self.codec.expired_finding(self.store._call(self.codec.expired_count_op())))
         return findings

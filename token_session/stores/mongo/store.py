@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from ...errors import TokenSessionError
 from ..base import Session
+from .format import CURSORS as _CURSORS
 from .format import Op
 from .shell import MongoShell
 
@@ -23,7 +24,8 @@ class MongoStore(MongoShell):
     names in snake_case: ``db_name``, ``collection_name``, ``ttl`` (seconds), ``auto_remove``
     (``native`` / ``interval`` / ``disabled``), ``auto_remove_interval`` (minutes),
     ``touch_after`` (seconds), ``stringify``, ``serialize`` / ``unserialize``,
-    ``timestamps``, ``transform_id``, ``write_operation_options``.
+    ``timestamps``, ``transform_id``, ``write_operation_options``, and ``timeout``
+    (seconds, 5 by default): each operation's bound, end to end (see :mod:`.options`).
     """
 
     def __init__(self, client: Any, **options: Any) -> None:
@@ -32,22 +34,29 @@ class MongoStore(MongoShell):
         self._remover: threading.Thread | None = None
 
     @classmethod
-    def from_url(cls, url: str, *, timeout: float = 5.0, **options: Any) -> MongoStore:
-        """A ``mongodb://`` URL; its database is used unless ``db_name`` says otherwise."""
+    def from_url(cls, url: str, *, timeout: float | None = None, **options: Any) -> MongoStore:
+        """A ``mongodb://`` URL; its database is used unless ``db_name`` says otherwise.
+        The store's options may also be in its query (``?collection_name=s&timeout=2``)."""
         from pymongo import MongoClient
 
         return cls._from_url(MongoClient, url, timeout, options)
 
+    @staticmethod
+    def _discard(client: Any) -> None:
+        client.close()
+
     def _run(self, op: Op[T]) -> T:
-        starting = self._starting()
-        if starting is not None:
-            self._call(starting)
-        return self._call(op)
+        with self._deadline():
+            starting = self._starting()
+            if starting is not None:
+                self._call(starting)
+            return self._call(op)
 
     def _call(self, op: Op[T]) -> T:
         try:
-            result = getattr(self.collection, op.method)(*op.args, **op.kwargs)
-            result = result.to_list() if op.method == "find" else result
+            with self._deadline():
+                result = getattr(self.collection, op.method)(*op.args, **op.kwargs)
+                result = result.to_list() if op.method in _CURSORS else result
         except Exception as exc:
             raise self._errors.wrap(exc, op.method) from exc
         return op.done(result)
