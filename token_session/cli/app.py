@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import click
 
@@ -15,7 +18,16 @@ from .inspect import get_command, ls_command, rm_command, stats_command
 from .maintain import doctor_command, purge_command
 from .migrate import migrate_command
 
-__all__ = ["cli", "run"]
+__all__ = ["DEBUG_ENV", "cli", "run"]
+
+DEBUG_ENV = "TOKEN_SESSION_DEBUG"
+
+
+@dataclass
+class Settings:
+    """What the group's options set for the whole run (click's ``obj``)."""
+
+    debug: bool = False
 
 
 @click.group(
@@ -32,13 +44,25 @@ examples:
 \b
 Each command takes the store as --store URL, $TOKEN_SESSION_STORE or the [store] table of a
 TOML file given with --config (or $TOKEN_SESSION_CONFIG); store options as -o NAME=VALUE or
-in that table. `token-session COMMAND --help` tells more.""",
+in that table. `token-session COMMAND --help` tells more.
+
+\b
+exit status: 0 done; 1 an error (one line on stderr), a session not found, or records
+that could not be read (ls, stats, migrate: listed on stderr or under "failed", after
+everything readable); 2 a usage error.""",
 )
 @click.version_option(__version__, "--version", prog_name="token-session")
 @click.option("-v", "--verbose", is_flag=True, help="log what happens.")
-def cli(verbose: bool) -> None:
+@click.option(
+    "--debug",
+    is_flag=True,
+    help=f"print the traceback of an unexpected error (or ${DEBUG_ENV}=1).",
+)
+@click.pass_obj
+def cli(settings: Settings, verbose: bool, debug: bool) -> None:
     """Sessions shared between Python and Node express-session stores: look at them, move
     them between backends and check the backends."""
+    settings.debug = settings.debug or debug
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING)
 
 
@@ -71,14 +95,23 @@ for command in (
     cli.add_command(command)
 
 
+def _error(message: str) -> int:
+    # one line, whatever the message holds (a driver's may span several)
+    click.echo(f"token-session: error: {' '.join(message.split())}", err=True)
+    return 1
+
+
 def run(argv: Sequence[str] | None = None) -> int:
-    """Run the command group; errors become a message on stderr and an exit status (1 for
-    a failure, 2 for a usage error)."""
+    """Run the command group; errors become one line on stderr and an exit status (1 for
+    a failure, 2 for a usage error). An error that is not one of ours is named with its
+    type; its traceback follows only with ``--debug`` or $TOKEN_SESSION_DEBUG=1."""
+    settings = Settings(debug=os.environ.get(DEBUG_ENV, "") not in ("", "0"))
     try:
         status = cli.main(
             args=list(argv) if argv is not None else None,
             prog_name="token-session",
             standalone_mode=False,
+            obj=settings,
         )
     except click.ClickException as exc:
         exc.show()
@@ -87,6 +120,14 @@ def run(argv: Sequence[str] | None = None) -> int:
         click.echo("aborted", err=True)
         return 130
     except TokenSessionError as exc:
-        click.echo(f"token-session: error: {exc}", err=True)
-        return 1
+        if settings.debug:
+            traceback.print_exc()
+        return _error(str(exc))
+    except Exception as exc:
+        if settings.debug:
+            traceback.print_exc()
+            return _error(f"{type(exc).__name__}: {exc}")
+        return _error(
+            f"{type(exc).__name__}: {exc} (unexpected: --debug or {DEBUG_ENV}=1 shows where)"
+        )
     return status if isinstance(status, int) else 0

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import click
 from rich.console import Console
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, TokenSessionError
 from ..stores import Store, from_url
 from ..stores.records import RecordIO, record_io
 from .config import StoreSpec, load_config, resolve
@@ -84,8 +84,12 @@ def redact(url: str) -> str:
 def open_store(spec: StoreSpec) -> Iterator[tuple[Store, RecordIO]]:
     try:
         store = from_url(spec.url, **spec.options)
+    except TokenSessionError:
+        raise
     except TypeError as exc:  # an option the store or its driver does not take
         raise InvalidArgumentError(f"bad store option for {redact(spec.url)}: {exc}") from None
+    except ValueError as exc:  # a value the URL parser or the store could not take
+        raise InvalidArgumentError(f"bad store URL {redact(spec.url)}: {exc}") from None
     try:
         yield store, record_io(store)
     finally:

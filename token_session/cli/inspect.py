@@ -10,9 +10,9 @@ from rich.json import JSON
 from rich.table import Table
 
 from ..compat.cookie import now_ms
-from ..compat.jsjson import loads
 from ..errors import SessionNotFoundError
-from ..stores.records import StoredSession, every_record
+from ..stores.base import decode_session
+from ..stores.records import StoredSession, every_record, readable
 from .common import (
     Output,
     human_size,
@@ -55,6 +55,10 @@ def ls_command(
 ) -> int:
     """List session ids with their expiry, a page at a time.
 
+    Records that are not sessions (corrupt, not JSON, not an object) are listed on stderr
+    (under "failed" with --json) with the reason, after the sessions; the exit status is
+    then 1.
+
     \b
     examples:
       token-session ls --store redis://127.0.0.1:6379/0
@@ -67,7 +71,7 @@ def ls_command(
     failed: dict[str, str] = {}
     with open_store(store_spec(store_url, option_pairs, config_path)) as (_, records):
         while True:
-            page = records.page(cursor, limit)
+            page = readable(records.page(cursor, limit))
             rows += page.records
             failed.update(page.failed)
             cursor = page.cursor
@@ -75,7 +79,7 @@ def ls_command(
                 break
     if as_json:
         out.json({"sessions": [_summary(r, now) for r in rows], "cursor": cursor, "failed": failed})
-        return 0
+        return 1 if failed else 0
     table = Table("session id", "expires (UTC)", "TTL", "size", box=None)
     table.columns[0].no_wrap = True
     for record in rows:
@@ -89,7 +93,7 @@ def ls_command(
     out.failures(failed)
     if cursor is not None:
         out.note(f"more: token-session ls ... --cursor {cursor}")
-    return 0
+    return 1 if failed else 0
 
 
 @click.command("get")
@@ -105,7 +109,8 @@ def get_command(
     as_json: bool,
     raw: bool,
 ) -> int:
-    """Show one session (exit status 1 if there is none).
+    """Show one session (exit status 1 if there is none, or if what is stored is not a
+    session: --raw shows it as it is).
 
     \b
     examples:
@@ -126,15 +131,21 @@ def get_command(
         record = records.read(sid)
     if record is None:
         raise SessionNotFoundError(sid)
+    session = decode_session(sid, record.text)
     now = now_ms()
     if as_json:
-        out.json({**_summary(record, now), "session": loads(record.text)})
+        out.json({**_summary(record, now), "session": session})
         return 0
     out.note(
         f"{sid}  expires {iso(record.expires_ms) or 'never'} "
         f"({human_ttl(record.remaining_ms(now))})  {human_size(text_size(record.text))}"
     )
-    out.console.print(JSON(record.text))
+    try:
+        shown = JSON(record.text)
+    except RecursionError:  # deeper than the indenting encoder goes: the text as stored
+        click.echo(record.text)
+    else:
+        out.console.print(shown)
     return 0
 
 
@@ -213,6 +224,9 @@ def stats_command(
 ) -> int:
     """Count the live sessions; histograms of time to expiry and of size.
 
+    Records that are not sessions are not counted: they are listed on stderr (under
+    "failed" with --json) with the reason, and the exit status is then 1.
+
     \b
     example:
       token-session stats --store mysql://root@127.0.0.1/app
@@ -240,7 +254,7 @@ def stats_command(
         out.json(
             {"count": len(sizes), "bytes": b, "expires_in": ttl, "size": size, "failed": failed}
         )
-        return 0
+        return 1 if failed else 0
     out.console.print(
         f"[bold]{len(sizes)}[/] live sessions, {human_size(b['total'])} "
         f"(min {human_size(b['min'])}, median {human_size(b['median'])}, "
@@ -249,4 +263,4 @@ def stats_command(
     out.console.print(_chart("expires in", ttl))
     out.console.print(_chart("size", size))
     out.failures(failed)
-    return 0
+    return 1 if failed else 0

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, TypeVar
 
-from ..errors import InvalidArgumentError, TokenSessionError
+from ..errors import InvalidArgumentError, SessionDecodeError, TokenSessionError
+from .base import decode_session
 
 __all__ = [
     "Finding",
@@ -23,6 +24,7 @@ __all__ = [
     "WriteResult",
     "every_record",
     "plan_writes",
+    "readable",
     "record_io",
 ]
 
@@ -142,13 +144,31 @@ def check_limit(limit: int) -> int:
     return limit
 
 
+def readable(page: Page) -> Page:
+    """The page with each record whose text is not a session (JSON text of an object, as
+    ``get`` reads it) moved into ``failed`` with the reason."""
+    records: list[StoredSession] = []
+    failed = dict(page.failed)
+    for record in page.records:
+        try:
+            decode_session(record.sid, record.text)
+        except SessionDecodeError as exc:
+            failed[record.sid] = exc.reason
+        else:
+            records.append(record)
+    if len(records) == len(page.records):
+        return page
+    return replace(page, records=records, failed=failed)
+
+
 def every_record(
     records: RecordIO, batch_size: int = 1000, failed: dict[str, str] | None = None
 ) -> Iterator[StoredSession]:
-    """Every live session, page after page; unreadable ones go into ``failed``."""
+    """Every live session, page after page; unreadable ones (see :func:`readable`) go into
+    ``failed``."""
     cursor: str | None = None
     while True:
-        page = records.page(cursor, batch_size)
+        page = readable(records.page(cursor, batch_size))
         if failed is not None:
             failed.update(page.failed)
         yield from page.records
