@@ -22,6 +22,7 @@ from token_session.stores.base import encode_session
 from token_session.stores.records import StoredSession, record_io
 
 from .backends import mysql_connect_args
+from .redis_servers import lone_redis
 
 BACKENDS = ["redis", "mysql", "mongo"]
 HOUR = 3_600_000
@@ -172,7 +173,7 @@ def test_purge_expired_removes_expired_rows_and_documents(
         seed(url, 2)
     with pymysql.connect(**mysql_connect_args(store_urls["mysql"]), autocommit=True) as db:
         db.cursor().execute("INSERT INTO sessions VALUES ('old', 978307200, '{}')")
-    with pymongo.MongoClient(mongo_url, tz_aware=True) as client:
+    with pymongo.MongoClient[dict[str, Any]](mongo_url, tz_aware=True) as client:
         client.get_default_database().sessions.insert_one(
             {"_id": "old", "session": encode_session(stale), "expires": datetime(2001, 1, 1)}
         )
@@ -226,7 +227,7 @@ def test_doctor_checks_the_mongo_ttl_index(
     store_urls: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = store_urls["mongo"]
-    with pymongo.MongoClient(url) as client:
+    with pymongo.MongoClient[dict[str, Any]](url) as client:
         client.get_default_database().sessions.insert_one({"_id": "x", "session": "{}"})
     status, found = findings(capsys, url)
     assert status == 1
@@ -243,19 +244,31 @@ def test_doctor_finds_redis_keys_without_ttl(
     url = store_urls["redis"]
     seed(url, 3)
     status, found = findings(capsys, url)
-    assert status == 0
     assert found["keys without TTL"]["level"] == "ok"
-    assert found["eviction policy"]["level"] in ("ok", "warning", "error", "info")
     prefix = url.rpartition("prefix=")[2]
     with redis.Redis.from_url(redis_url) as client:
         client.set(prefix + "forever", "{}")
-        policy = client.config_get("maxmemory-policy")["maxmemory-policy"]
     status, found = findings(capsys, url)
     assert status == 1
     assert found["keys without TTL"]["level"] == "warning"
     assert f"{prefix}forever" in found["keys without TTL"]["message"]
-    if policy == "noeviction":
-        assert found["eviction policy"]["level"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("settings", "level", "status"),
+    [
+        ((), "ok", 0),  # redis-server's default: noeviction
+        (("--maxmemory-policy", "allkeys-lru"), "warning", 1),  # no maxmemory: nothing yet
+        (("--maxmemory", "64mb", "--maxmemory-policy", "volatile-lru"), "error", 1),
+    ],
+)
+def test_doctor_reads_the_eviction_policy_of_the_server(
+    settings: tuple[str, ...], level: str, status: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with lone_redis(*settings) as server:
+        got, found = findings(capsys, server.url)
+    assert found["eviction policy"]["level"] == level
+    assert got == status
 
 
 def test_errors_are_one_line_and_exit_non_zero(capsys: pytest.CaptureFixture[str]) -> None:
