@@ -4,7 +4,9 @@ Each session keeps its exact JSON text and its absolute expiry (so its remaining
 written as the target's Node store keeps it; a Node app pointed at the target sees the same
 sessions. Writes are upserts, so running a migration again gives the same target (idempotent).
 With a state file, progress is saved after each batch and an interrupted migration continues
-where it stopped (resumable).
+where it stopped (resumable). A record that is not a session (not UTF-8, not JSON, not an
+object, nested deeper than Python reads) is not copied: it is counted as read and reported in
+``failed`` with the reason, and the migration carries on.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import BackendUnavailableError, InvalidArgumentError
-from .stores.records import RecordIO, StoredSession, WriteResult
+from .stores.records import RecordIO, StoredSession, WriteResult, readable
 
 __all__ = ["MigrationState", "migrate"]
 
@@ -100,7 +102,7 @@ def migrate(
     counts what would be.
     """
     while not state.done:
-        page = source.page(state.cursor, batch_size)
+        page = readable(source.page(state.cursor, batch_size))
         state.failed.update(page.failed)
         if dry_run:
             state.copied += len(page.records)

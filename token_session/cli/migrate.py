@@ -92,7 +92,9 @@ def migrate_command(
     written as the target's Node store keeps it: a Node app pointed at the target sees the
     same sessions. Sessions already in the target are overwritten, so running it again is
     harmless. With --state an interrupted migration continues where it stopped. Sessions
-    that expire before they are written are skipped. Exit status 1 if any failed.
+    that expire before they are written are skipped. A record that is not a session
+    (corrupt, not JSON, not an object) is not copied: it is listed as failed with the
+    reason and the copy carries on. Exit status 1 if any failed.
 
     \b
     examples:
