@@ -99,7 +99,7 @@ async def test_acl_user_and_unix_socket(tmp_path: Path) -> None:
 
 async def test_a_server_that_stops_answering_times_out_then_the_store_recovers() -> None:
     with lone_redis() as server:
-        store = AsyncRedisStore.from_url(server.url, socket_timeout=0.5)
+        store = AsyncRedisStore.from_url(server.url, timeout=0.5)
         await store.set("a", {"n": 1})
         assert server.process is not None
         os.kill(server.process.pid, signal.SIGSTOP)
@@ -228,7 +228,7 @@ def test_on_uvloop(redis_url: str) -> None:
             assert await store.get("s42") == {"i": 42}
             await store.clear()
         with lone_redis() as server:
-            store = AsyncRedisStore.from_url(server.url, socket_timeout=1.0)
+            store = AsyncRedisStore.from_url(server.url, timeout=1.0)
             await store.set("a", {"n": 1})
             server.stop()
             with pytest.raises(BackendUnavailableError):

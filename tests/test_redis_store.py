@@ -218,7 +218,7 @@ def test_from_url_takes_store_options_from_the_query(
 
 def test_outage_raises_a_typed_error_in_time_then_recovers() -> None:
     with lone_redis() as server:
-        store = RedisStore.from_url(server.url, socket_timeout=1.0)
+        store = RedisStore.from_url(server.url, timeout=1.0)
         store.set("a", {"n": 1})
         server.stop()
         started = time.monotonic()
@@ -235,7 +235,7 @@ def test_outage_raises_a_typed_error_in_time_then_recovers() -> None:
 
 async def test_async_store_outage_and_recovery() -> None:
     with lone_redis() as server:
-        store = AsyncRedisStore.from_url(server.url, socket_timeout=1.0)
+        store = AsyncRedisStore.from_url(server.url, timeout=1.0)
         await store.set("a", {"n": 1})
         server.stop()
         with pytest.raises(BackendUnavailableError):
@@ -419,7 +419,7 @@ def test_threads_share_the_store_and_each_gets_its_own_answers(store: RedisStore
 
 
 def test_a_restart_the_store_did_not_see_costs_no_error() -> None:
-    with lone_redis() as server, RedisStore.from_url(server.url, socket_timeout=1.0) as store:
+    with lone_redis() as server, RedisStore.from_url(server.url, timeout=1.0) as store:
         store.set("a", {"n": 1})
         server.stop()
         server.start()  # the store's socket is now dead, unknown to it
@@ -429,7 +429,7 @@ def test_a_restart_the_store_did_not_see_costs_no_error() -> None:
 
 async def test_async_a_restart_the_store_did_not_see_costs_no_error() -> None:
     with lone_redis() as server:
-        store = AsyncRedisStore.from_url(server.url, socket_timeout=1.0)
+        store = AsyncRedisStore.from_url(server.url, timeout=1.0)
         await store.set("a", {"n": 1})
         server.stop()
         server.start()

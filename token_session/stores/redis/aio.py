@@ -10,15 +10,16 @@ from ...flows import arun
 from ..base import Session
 from .format import Command, codec_of, unique
 from .lean import LeanConnection
+from .options import DEFAULT_TIMEOUT, check_timeout, client_from_url
 from .resp import lean_settings
 from .senders import (
     AutoPipeline,
     ConnectionPipeline,
     Errors,
     Replies,
-    client_from_url,
     mget_of,
     plain_pool,
+    timeout_after,
 )
 
 
@@ -26,15 +27,23 @@ class AsyncRedisStore:
     """:class:`RedisStore` over ``redis.asyncio`` (``Redis``, ``RedisCluster``, ...).
 
     Operations awaited concurrently go to Redis together, written in one go on one
-    connection (on a cluster: in one pipeline per turn of the event loop);
-    ``auto_pipeline=False`` sends each on its own through the client.
+    connection (on a cluster: in one pipeline per node per turn of the event loop);
+    ``auto_pipeline=False`` sends each on its own through the client. Each get, set, touch
+    and destroy answers or raises BackendUnavailableError within ``timeout`` seconds.
     """
 
     def __init__(
-        self, client: Any, *, owns_client: bool = False, auto_pipeline: bool = True, **options: Any
+        self,
+        client: Any,
+        *,
+        owns_client: bool = False,
+        auto_pipeline: bool = True,
+        timeout: float = DEFAULT_TIMEOUT,
+        **options: Any,
     ) -> None:
         self.client = client
         self.codec = codec_of(**options)
+        self.timeout = check_timeout(timeout)
         self._owns_client = owns_client
         self._errors = Errors()
         pool = plain_pool(client)
@@ -46,23 +55,23 @@ class AsyncRedisStore:
             self._run = self._execute
         elif settings is not None:
             replies = Replies(self._errors)
-            self._lean = LeanConnection(settings, replies.answer, replies.fail)
+            self._lean = LeanConnection(settings, self.timeout, replies.answer, replies.fail)
             self._run = self._lean
         elif pool is not None:
-            timeout = getattr(pool, "connection_kwargs", {}).get("socket_timeout")
-            self._run = ConnectionPipeline(pool, timeout, self._errors)
+            self._run = ConnectionPipeline(pool, self.timeout, self._errors)
         else:
-            self._run = AutoPipeline(client, self._errors)
+            self._run = AutoPipeline(client, self.timeout, self._errors)
 
     @classmethod
-    def from_url(cls, url: str, *, socket_timeout: float = 5.0, **options: Any) -> AsyncRedisStore:
-        """See :meth:`RedisStore.from_url`."""
-        client, store_options = client_from_url(url, options, socket_timeout, aio=True)
+    def from_url(cls, url: str, **options: Any) -> AsyncRedisStore:
+        """See :meth:`RedisStore.from_url`; ``?auto_pipeline=0`` too."""
+        client, store_options = client_from_url(url, options, aio=True)
         return cls(client, owns_client=True, **store_options)
 
     async def _execute(self, command: Command) -> Any:
         try:
-            return await self.client.execute_command(*command)
+            async with timeout_after(self.timeout):
+                return await self.client.execute_command(*command)
         except Exception as exc:
             raise self._errors.wrap(exc, command[0]) from exc
 
@@ -94,7 +103,7 @@ class AsyncRedisStore:
 
     # -- the flows' calls: redis.asyncio's own SCAN, MGET and DEL
 
-    async def _keys(self) -> list[str]:
+    async def _keys(self) -> list[bytes | str]:
         try:
             return unique([key async for key in self._scan_iter()])
         except Exception as exc:
@@ -114,7 +123,8 @@ class AsyncRedisStore:
 
     async def _await(self, name: str, pending: Any) -> Any:
         try:
-            return await pending
+            async with timeout_after(self.timeout):
+                return await pending
         except Exception as exc:
             raise self._errors.wrap(exc, name) from exc
 

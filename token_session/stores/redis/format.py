@@ -5,11 +5,11 @@ or keywords give them. No I/O: the shells in ``store.py`` and ``aio.py`` send th
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from ...compat.cookie import expires_ms, now_ms
 from ...compat.jsjson import loads
@@ -19,6 +19,8 @@ from ..base import Session, check_sid, encode_session
 from ..records import Finding, StoredSession
 
 __all__ = ["BATCH", "TTL", "Command", "RedisCodec", "Serializer"]
+
+logger = logging.getLogger(__package__)
 
 Command = tuple[Any, ...]
 TTL = float | Callable[[Mapping[str, Any]], float]
@@ -75,6 +77,11 @@ def glob_escape(text: str) -> str:
 
 def text_of(value: bytes | str) -> str:
     return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+
+
+def shown(value: bytes | str) -> str:
+    """A key as a person can read it, bytes that are not UTF-8 as ``\\xNN``."""
+    return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
 
 
 @dataclass(frozen=True)
@@ -183,12 +190,36 @@ class RedisCodec:
     def sid_of(self, key: bytes | str) -> str:
         return text_of(key)[len(self.prefix) :]
 
+    def split_keys(self, keys: Iterable[bytes | str]) -> tuple[list[str], dict[str, str]]:
+        """The keys SCAN found that name a session (as text), and the others under the prefix
+        (not UTF-8, the prefix alone, an id longer than the limit) by their ids as a person
+        reads them, with the reason: no session of Node's or ours has such a key."""
+        good: list[str] = []
+        bad: dict[str, str] = {}
+        start = len(self.prefix)
+        for key in keys:
+            try:
+                text = key.decode("utf-8") if isinstance(key, bytes) else key
+                check_sid(text[start:])
+            except UnicodeDecodeError:
+                bad[shown(key)[start:]] = "the key is not UTF-8 text"
+            except InvalidArgumentError as exc:
+                bad[shown(key)[start:]] = f"the key names no session: {exc}"
+            else:
+                good.append(text)
+        return good, bad
+
     def sessions(self, keys: list[str], raws: Iterable[bytes | str | None]) -> dict[str, Session]:
-        """MGET's answer for ``keys`` as sessions by id, leaving out keys gone since the SCAN."""
+        """MGET's answer for ``keys`` as sessions by id, leaving out keys gone since the SCAN
+        and, with a warning, values that are no session."""
         found: dict[str, Session] = {}
         for key, raw in zip(keys, raws, strict=True):
             sid = self.sid_of(key)
-            session = self.decode(sid, raw)
+            try:
+                session = self.decode(sid, raw)
+            except SessionDecodeError as exc:
+                logger.warning("all(): skipped %s", exc)
+                continue
             if session is not None:
                 found[sid] = session
         return found
@@ -198,16 +229,19 @@ class RedisCodec:
     # ("_delete", keys), and are sent their answers.
 
     def ids_flow(self) -> Flow[list[str]]:
-        keys: list[str] = yield ("_keys",)
+        keys, _ = self.split_keys((yield ("_keys",)))
         return [self.sid_of(key) for key in keys]
 
     def length_flow(self) -> Flow[int]:
-        keys: list[str] = yield ("_keys",)
+        keys, _ = self.split_keys((yield ("_keys",)))
         return len(keys)
 
     def all_flow(self) -> Flow[dict[str, Session]]:
+        keys, bad = self.split_keys((yield ("_keys",)))
+        for sid, reason in bad.items():
+            logger.warning("all(): skipped the key of %r under %r: %s", sid, self.prefix, reason)
         found: dict[str, Session] = {}
-        for batch in batches((yield ("_keys",))):
+        for batch in batches(keys):
             found.update(self.sessions(batch, (yield ("_mget", batch))))
         return found
 
@@ -295,58 +329,19 @@ class RedisCodec:
         )
 
 
-def batches(items: list[str]) -> Iterator[list[str]]:
+def batches(items: list[Any]) -> Iterator[list[Any]]:
     for start in range(0, len(items), BATCH):
         yield items[start : start + BATCH]
 
 
-def unique(keys: Iterable[bytes | str]) -> list[str]:
-    # SCAN may return a key twice; connect-redis 9.0.0 gathers them in a Set
-    return list(dict.fromkeys(text_of(key) for key in keys))
+def unique(keys: Iterable[bytes | str]) -> list[bytes | str]:
+    # SCAN may return a key twice; connect-redis 9.0.0 gathers them in a Set. The keys stay
+    # as Redis gave them: one that is not UTF-8 can still be deleted
+    return list(dict.fromkeys(keys))
 
 
-@dataclass(frozen=True)
-class Url:
-    """A store URL split: the client's URL and options (redis-py's), the store's own options,
-    and whether it names a cluster (``?cluster=1``)."""
-
-    client_url: str
-    store_options: dict[str, Any]
-    client_options: dict[str, Any]
-    cluster: bool
-
-
-def _flag(value: str) -> bool:
-    return value.lower() in ("1", "true", "yes", "on")
-
-
-def url_options(url: str, options: dict[str, Any], socket_timeout: float) -> Url:
-    """Split a redis:// URL's query into store options (ours) and client options (redis-py),
-    which wait ``socket_timeout`` seconds for a connection or an answer unless told."""
-    parts = urlsplit(url)
-    store_options: dict[str, Any] = {}
-    client_query = []
-    cluster = False
-    for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        if name in ("prefix",):
-            store_options[name] = value
-        elif name in ("ttl", "scan_count"):
-            store_options[name] = int(value)
-        elif name in ("disable_ttl", "disable_touch"):
-            store_options[name] = _flag(value)
-        elif name == "cluster":
-            cluster = _flag(value)
-        else:
-            client_query.append(f"{name}={value}")
-    client_url = urlunsplit(parts._replace(query="&".join(client_query)))
-    store_options.update({k: v for k, v in options.items() if k in _STORE_OPTIONS})
-    client_options = {k: v for k, v in options.items() if k not in _STORE_OPTIONS}
-    client_options.setdefault("socket_connect_timeout", socket_timeout)
-    client_options["socket_timeout"] = socket_timeout
-    return Url(client_url, store_options, client_options, cluster)
-
-
-_STORE_OPTIONS = {
+# the codec's options, as keywords and in a URL's query
+STORE_OPTIONS = {
     "prefix",
     "ttl",
     "scan_count",
@@ -360,4 +355,7 @@ _STORE_OPTIONS = {
 def codec_of(**options: Any) -> RedisCodec:
     """The codec of a store's keyword options."""
     serializer = _serializer(options.pop("serializer", None))
+    if options.keys() - STORE_OPTIONS:
+        unknown = ", ".join(sorted(options.keys() - STORE_OPTIONS))
+        raise InvalidArgumentError(f"unknown Redis store option(s): {unknown}")
     return RedisCodec(serializer=serializer, **options)

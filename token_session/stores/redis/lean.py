@@ -17,11 +17,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
+import select
 import socket
 from collections.abc import Callable
 from typing import Any
 
-from .resp import Command, LeanSettings, ProtocolError, new_reader, resp
+from .resp import READS, Command, LeanSettings, ProtocolError, new_reader, resp
 
 _running_loop = asyncio.get_running_loop
 _Future = asyncio.Future
@@ -54,7 +55,8 @@ def _wake(owner: LeanConnection, wakeups: list[Wakeup]) -> None:
         owner.waking_on = None
 
 
-Waiter = tuple[Command, "asyncio.Future[Any]", bool]  # (command, its future, retried once)
+# (command, its future, the loop's time by which it is answered or fails, sent again once)
+Waiter = tuple[Command, "asyncio.Future[Any]", float, bool]
 
 
 class _Protocol(asyncio.Protocol):
@@ -68,15 +70,29 @@ class _Protocol(asyncio.Protocol):
         self.transport: Any = None
         self.timer: asyncio.TimerHandle | None = None
         self.lost = False
+        self.fileno = -1
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            self.fileno = sock.fileno()
+
+    def closed_by_peer(self) -> bool:
+        """Whether Redis closed the socket while it was idle, the loop not knowing yet: a
+        restarted server's socket, which must not be written to (a write is not resent)."""
+        if self.waiters or self.fileno < 0:
+            return False
+        try:
+            return bool(select.select([self.fileno], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True
 
     def write(self, batch: list[Waiter]) -> None:
         owner = self.owner
         encoding = owner.encoding, owner.encoding_errors
         try:
-            data = resp((command for command, _, _ in batch), *encoding)
+            data = resp((waiter[0] for waiter in batch), *encoding)
         except (UnicodeError, TypeError):  # some command cannot be sent: fail it alone
             sendable = []
             for waiter in batch:
@@ -87,12 +103,12 @@ class _Protocol(asyncio.Protocol):
                 else:
                     sendable.append(waiter)
             batch = sendable
-            data = resp((command for command, _, _ in batch), *encoding)
+            data = resp((waiter[0] for waiter in batch), *encoding)
         # a waiter only for what is written: the replies are matched to them in order
         self.waiters.extend(batch)
         self.transport.write(data)
-        if self.timer is None and owner.timeout:
-            self.timer = owner.loop.call_later(owner.timeout, self._timed_out)
+        if self.timer is None and self.waiters:
+            self.timer = owner.loop.call_at(self.waiters[0][2], self._timed_out)
 
     def data_received(self, data: bytes) -> None:
         reader, waiters, answer = self.reader, self.waiters, self.owner.answer
@@ -103,7 +119,7 @@ class _Protocol(asyncio.Protocol):
                 reply = reader.gets()
                 if reply is False:
                     break
-                command, future, _ = waiters.popleft()
+                command, future, _, _ = waiters.popleft()
                 if isinstance(reply, Exception) or future.done():
                     answer(command, future, reply)
                     continue
@@ -123,9 +139,10 @@ class _Protocol(asyncio.Protocol):
             return
         if self.timer is not None:
             self.timer.cancel()
-            self.timer = None
-            if waiters and self.owner.timeout:
-                self.timer = self.owner.loop.call_later(self.owner.timeout, self._timed_out)
+            # the oldest command waiting has until its own deadline
+            self.timer = (
+                self.owner.loop.call_at(waiters[0][2], self._timed_out) if waiters else None
+            )
         _wake(self.owner, wakeups)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -133,6 +150,7 @@ class _Protocol(asyncio.Protocol):
 
     def _timed_out(self) -> None:
         self.timer = None
+        # the replies come in order: all behind the oldest wait with it
         self.abort(TimeoutError(f"Redis did not answer within {self.owner.timeout} s"), False)
 
     def abort(self, exc: Exception, retry: bool = True) -> None:
@@ -150,8 +168,10 @@ class _Protocol(asyncio.Protocol):
 
 class LeanConnection:
     """Sends the store's commands on one socket of its own, connecting on first use and
-    again after a loss. A command the loss left unanswered is sent once more on the new
-    socket (the store's commands are idempotent); a timeout fails what is pending.
+    again after a loss. Each command is answered or fails within ``timeout`` of its call,
+    connecting included. A read the loss left unanswered is sent once more on the new socket
+    within that time; a write never is (see ``READS``). A socket Redis closed while idle
+    is replaced before anything is written to it.
 
     A reply becomes its caller's future's result here; ``answer(command, future, reply)``
     settles the future of an error reply (an exception instance) or of a cancelled caller,
@@ -161,11 +181,12 @@ class LeanConnection:
     def __init__(
         self,
         settings: LeanSettings,
+        timeout: float,
         answer: Callable[[Command, asyncio.Future[Any], Any], None],
         fail: Callable[[Command, asyncio.Future[Any], BaseException], None],
     ) -> None:
         self.settings = settings
-        self.timeout = settings.timeout
+        self.timeout = timeout
         self.encoding = settings.encoding
         self.encoding_errors = settings.encoding_errors
         self.answer = answer
@@ -189,8 +210,11 @@ class LeanConnection:
         # what loop.create_future() gives on asyncio's and uvloop's loops, one call less
         future: asyncio.Future[Any] = _Future(loop=loop)
         queued = self.queued
-        queued.append((command, future, False))
+        queued.append((command, future, loop.time() + self.timeout, False))
         protocol = self.protocol
+        if protocol is not None and protocol.closed_by_peer():
+            protocol.abort(ConnectionError("connection closed by Redis"), retry=False)
+            protocol = None
         # as soon as a batch is as large as the one Redis is answering, it goes: Redis then
         # works on one batch while this process prepares the next
         if protocol is not None and len(queued) >= len(protocol.waiters) and not protocol.lost:
@@ -205,6 +229,8 @@ class LeanConnection:
     def _flush(self) -> None:
         self.flush_scheduled = False
         protocol = self.protocol
+        if protocol is not None and protocol.closed_by_peer():
+            protocol.abort(ConnectionError("connection closed by Redis"), retry=False)
         if protocol is None or protocol.lost:
             if self.connecting is None:
                 self.connecting = self.loop.create_task(self._connect())
@@ -217,7 +243,9 @@ class LeanConnection:
         try:
             if self.closed:
                 raise ConnectionError("the store is closed")
-            self.protocol = await asyncio.wait_for(self._open(), self.settings.connect_timeout)
+            # the oldest command waiting has until its deadline, connecting included
+            left = self.queued[0][2] - self.loop.time() if self.queued else self.timeout
+            self.protocol = await asyncio.wait_for(self._open(), max(left, 0.0))
         except BaseException as exc:
             self.connecting = None
             self.protocol = None
@@ -225,7 +253,7 @@ class LeanConnection:
             failure = exc if isinstance(exc, Exception) else ConnectionError("cancelled")
             if isinstance(exc, asyncio.TimeoutError):
                 failure = TimeoutError("connecting to Redis timed out")
-            for command, future, _ in batch:
+            for command, future, _, _ in batch:
                 self.fail(command, future, failure)
             if not isinstance(exc, Exception):
                 raise
@@ -263,7 +291,8 @@ class LeanConnection:
         if not commands:
             return
         futures = [self.loop.create_future() for _ in commands]
-        protocol.write([(c, f, True) for c, f in zip(commands, futures, strict=True)])
+        deadline = self.loop.time() + self.timeout
+        protocol.write([(c, f, deadline, True) for c, f in zip(commands, futures, strict=True)])
         for command, future in zip(commands, futures, strict=True):
             try:
                 await future
@@ -272,15 +301,16 @@ class LeanConnection:
                 raise ConnectionError(f"Redis refused {command[0]}: {exc}") from None
 
     def lost(self, protocol: _Protocol, waiters: list[Waiter], exc: Exception, retry: bool) -> None:
-        """The socket is gone: retry what it left unanswered once, fail the rest."""
+        """The socket is gone: send the reads it left unanswered once more, fail the rest."""
         if protocol is self.protocol:
             self.protocol = None
         again: list[Waiter] = []
-        for command, future, retried in waiters:
+        now = self.loop.time()
+        for command, future, deadline, retried in waiters:
             if future.done():
                 continue
-            if retry and not retried and not self.closed:
-                again.append((command, future, True))
+            if retry and not retried and not self.closed and command[0] in READS and deadline > now:
+                again.append((command, future, deadline, True))
             else:
                 self.fail(command, future, exc)
         if again:
@@ -294,7 +324,7 @@ class LeanConnection:
         self.closed = True
         closed = ConnectionError("the store was closed")
         batch, self.queued = self.queued, []
-        for command, future, _ in batch:
+        for command, future, _, _ in batch:
             self.fail(command, future, closed)
         if self.protocol is not None:
             self.protocol.abort(closed, retry=False)

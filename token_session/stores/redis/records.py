@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from ...errors import InvalidArgumentError, SessionDecodeError
@@ -17,15 +18,34 @@ from ..records import (
     check_limit,
     plan_writes,
 )
-from .format import Command, batches, text_of, unique
+from .format import Command, batches, shown, text_of, unique
 from .store import RedisStore
 
 
-def _position(text: str, cursor: str | None) -> int:
+def _resume(text: str, cursor: str | None) -> tuple[int, bytes | None]:
+    """A cursor's SCAN position, and the last key given from that SCAN step when the page
+    ended inside it: ``position`` or ``position~hex``."""
+    position, _, after = text.partition("~")
     try:
-        return int(text)
+        return int(position), bytes.fromhex(after) if after else None
     except ValueError:
         raise InvalidArgumentError(f"{cursor!r} is not a cursor this store gave") from None
+
+
+def _raw(key: bytes | str) -> bytes:
+    return key if isinstance(key, bytes) else key.encode("utf-8", "surrogateescape")
+
+
+def _step(
+    start: int, found: list[Any], after: bytes | None, limit: int
+) -> tuple[list[Any], str | None]:
+    """One SCAN step's keys after ``after``, at most ``limit`` of them (SCAN's COUNT is a
+    hint: a step may give twice as many), and where the next page starts inside the step,
+    None when the step is done. Re-run from ``start``, the step gives its keys again."""
+    keys = sorted((key for key in found if after is None or _raw(key) > after), key=_raw)
+    if len(keys) <= limit:
+        return keys, None
+    return keys[:limit], f"{start}~{_raw(keys[limit - 1]).hex()}"
 
 
 class RedisRecords:
@@ -72,21 +92,24 @@ class RedisRecords:
             keys, cursor = self._scan_cluster(cursor, limit)
         else:
             keys, cursor = self._scan(cursor, limit)
-        failed: dict[str, str] = {}
-        records = self._records([self.codec.sid_of(key) for key in unique(keys)], failed)
+        good, failed = self.codec.split_keys(unique(keys))
+        records = self._records([self.codec.sid_of(key) for key in good], failed)
         return Page(records, cursor, failed)
 
     def _scan(self, cursor: str | None, limit: int) -> tuple[list[Any], str | None]:
-        """Keys from SCAN at ``cursor``, and the cursor after them (None at the end)."""
-        position = _position(cursor or "0", cursor)
-        keys: list[Any] = []
+        """Up to ``limit`` keys from SCAN at ``cursor``, and the cursor after them (None at
+        the end)."""
+        start, after = _resume(cursor or "0", cursor)
         while True:  # SCAN may answer a step with no keys: go on until some or the end
             position, found = self.store._call(
-                "SCAN", self.store.client.scan, position, self.codec.match_pattern(), limit
+                "SCAN", self.store.client.scan, start, self.codec.match_pattern(), limit
             )
-            keys += found
+            keys, inside = _step(start, found, after, limit)
+            if inside is not None:
+                return keys, inside
             if keys or position == 0:
                 return keys, None if position == 0 else str(position)
+            start, after = position, None
 
     def _scan_cluster(self, cursor: str | None, limit: int) -> tuple[list[Any], str | None]:
         """:meth:`_scan` over a cluster's primaries, one after another in the order of their
@@ -94,27 +117,28 @@ class RedisRecords:
         client = self.store.client
         primaries = sorted(client.get_primaries(), key=lambda node: node.name)
         names = [node.name for node in primaries]
-        index, position = 0, 0
+        index, start, after = 0, 0, None
         if cursor:
             name, _, at = cursor.rpartition("/")
             if name not in names:
                 raise InvalidArgumentError(f"cursor {cursor!r} names no primary of this cluster")
-            index, position = names.index(name), _position(at, cursor)
-        keys: list[Any] = []
+            index, (start, after) = names.index(name), _resume(at, cursor)
         while True:
             node = primaries[index]
             scan = functools.partial(client.scan, target_nodes=node)
             positions, found = self.store._call(
-                "SCAN", scan, position, self.codec.match_pattern(), limit
+                "SCAN", scan, start, self.codec.match_pattern(), limit
             )
-            keys += found
-            position = positions[node.name]
-            if position == 0:
-                index, position = index + 1, 0
+            keys, inside = _step(start, found, after, limit)
+            if inside is not None:
+                return keys, f"{names[index]}/{inside}"
+            start, after = positions[node.name], None
+            if start == 0:
+                index += 1
                 if index == len(primaries):
                     return keys, None
             if keys:
-                return keys, f"{names[index]}/{position}"
+                return keys, f"{names[index]}/{start}"
 
     def read(self, sid: str) -> StoredSession | None:
         failed: dict[str, str] = {}
@@ -149,21 +173,36 @@ class RedisRecords:
         return None  # Redis deletes expired keys itself
 
     def doctor(self) -> list[Finding]:
-        from redis import exceptions
-
-        try:
-            policy = self.store.client.config_get("maxmemory-policy").get("maxmemory-policy")
-            maxmemory = int(self.store.client.config_get("maxmemory").get("maxmemory") or 0)
-        except exceptions.ResponseError:  # CONFIG renamed or refused (managed Redis)
-            policy, maxmemory = None, None
-        except Exception as exc:
-            raise self.store._errors.wrap(exc, "CONFIG GET") from exc
-        policy = text_of(policy) if policy is not None else None
-        findings = [self.codec.eviction_finding(policy, maxmemory)]
+        findings = self._eviction_findings()
         keys = self.store._keys()
         without_ttl: list[str] = []
         for batch in batches(keys):
             answers = self._pipeline([("PTTL", key) for key in batch])
-            without_ttl += [k for k, ttl in zip(batch, answers, strict=True) if ttl == -1]
+            without_ttl += [shown(k) for k, ttl in zip(batch, answers, strict=True) if ttl == -1]
         findings.append(self.codec.ttl_finding(len(keys), without_ttl))
         return findings
+
+    def _eviction_findings(self) -> list[Finding]:
+        """The eviction policy of each primary (of the one server, or of every primary of a
+        cluster, any of which may evict sessions): one finding where they all agree."""
+        from redis import exceptions
+
+        client = self.store.client
+        nodes: list[Any] = client.get_primaries() if hasattr(client, "get_primaries") else [None]
+        found: dict[str, Finding] = {}
+        for node in sorted(nodes, key=lambda n: "" if n is None else n.name):
+            where = {} if node is None else {"target_nodes": node}
+            try:
+                policy = client.config_get("maxmemory-policy", **where).get("maxmemory-policy")
+                maxmemory = int(client.config_get("maxmemory", **where).get("maxmemory") or 0)
+            except exceptions.ResponseError:  # CONFIG renamed or refused (managed Redis)
+                policy, maxmemory = None, None
+            except Exception as exc:
+                raise self.store._errors.wrap(exc, "CONFIG GET") from exc
+            policy = text_of(policy) if policy is not None else None
+            found["" if node is None else node.name] = self.codec.eviction_finding(
+                policy, maxmemory
+            )
+        if len(set(found.values())) == 1:
+            return [next(iter(found.values()))]
+        return [replace(f, message=f"{name}: {f.message}") for name, f in found.items()]

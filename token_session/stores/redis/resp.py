@@ -29,6 +29,11 @@ except ImportError:  # pragma: no cover - without it the Python packer serves
 
 Command = tuple[Any, ...]
 
+# What may be sent again after a connection broke with it unanswered: it may have reached
+# Redis, and only a read is the same done twice. A SET, EXPIRE or DEL sent again could undo
+# another client's write made in between (a newer SET, a DEL then a SET of the same id).
+READS = frozenset({"GET", "PTTL", "MGET", "SCAN"})
+
 
 class ReplyError(Exception):
     """An error reply (``-ERR ...``) read by :class:`PythonReader`."""

@@ -1,12 +1,12 @@
 """How the Redis stores' commands reach Redis, over any redis-py client.
 
-- :class:`HeldConnection` (blocking): one connection kept from a plain client's pool.
+- :class:`HeldConnections` (blocking): connections kept from a plain client's pool, one per
+  thread sending at a time.
 - :class:`ConnectionPipeline` (asyncio): the commands awaited at once, written together on
   one of the pool's connections; :class:`AutoPipeline` does the same through a client's
   pipeline (a cluster's routes each command to its node). The lean connection of
   ``lean.py`` comes before both where it can.
 - :class:`Errors` turns redis-py's exceptions into ours.
-- :func:`client_from_url` makes the client of a store URL.
 """
 
 from __future__ import annotations
@@ -14,22 +14,36 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import select
 import sys
-import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from ...errors import BackendUnavailableError, TokenSessionError
-from .format import url_options
-from .resp import resp
+from .resp import READS, resp
 
 if sys.version_info >= (3, 11):
-    from asyncio import timeout as _timeout
+    from asyncio import timeout as timeout_after
 else:
     # redis-py depends on async-timeout below Python 3.11.3
-    from async_timeout import timeout as _timeout  # type: ignore[import-not-found, unused-ignore]
+    from async_timeout import timeout as timeout_after  # type: ignore[import-not-found, unused-ignore]
 
 Command = tuple[Any, ...]
+__all__ = [
+    "AutoPipeline",
+    "ConnectionPipeline",
+    "Errors",
+    "HeldConnections",
+    "Replies",
+    "mget_of",
+    "plain_pool",
+    "timeout_after",
+]
+
+# Error replies that say the server cannot serve now, not that the command is wrong: as the
+# lean connection reads them (redis-py gives them classes of their own, listed in Errors)
+_UNAVAILABLE_REPLIES = ("LOADING ", "MASTERDOWN ", "CLUSTERDOWN ", "TRYAGAIN ", "READONLY ")
 
 
 class Errors:
@@ -45,12 +59,17 @@ class Errors:
             exceptions.BusyLoadingError,
             exceptions.ClusterDownError,
             exceptions.TryAgainError,
+            exceptions.ReadOnlyError,
+            asyncio.TimeoutError,
             OSError,
         )
 
     def wrap(self, exc: BaseException, command: str) -> TokenSessionError:
-        if isinstance(exc, self.unavailable):
-            return BackendUnavailableError(f"Redis unavailable during {command}: {exc}")
+        if isinstance(exc, self.unavailable) or str(exc).startswith(_UNAVAILABLE_REPLIES):
+            return BackendUnavailableError(
+                f"Redis unavailable during {command}: {exc or type(exc).__name__}; "
+                "check that Redis is up and reachable (the store retries on the next call)"
+            )
         return TokenSessionError(f"Redis {command} failed: {exc}")
 
 
@@ -66,27 +85,6 @@ def plain_pool(client: Any) -> Any:
     return pool
 
 
-def client_from_url(
-    url: str, options: dict[str, Any], socket_timeout: float, *, aio: bool
-) -> tuple[Any, dict[str, Any]]:
-    """The redis-py client (``redis.asyncio``'s with ``aio``) of a store URL and options,
-    and the store's own options; a ``RedisCluster`` for ``?cluster=1``."""
-    parsed = url_options(url, options, socket_timeout)
-    if aio:
-        import redis.asyncio
-        import redis.asyncio.cluster
-
-        client_class: Any = (
-            redis.asyncio.cluster.RedisCluster if parsed.cluster else redis.asyncio.Redis
-        )
-    else:
-        import redis
-        import redis.cluster
-
-        client_class = redis.cluster.RedisCluster if parsed.cluster else redis.Redis
-    return client_class.from_url(parsed.client_url, **parsed.client_options), parsed.store_options
-
-
 def mget_of(client: Any) -> Callable[[list[str]], Any]:
     """The client's MGET of keys in any slots: a cluster's plain MGET refuses keys of
     different slots."""
@@ -94,49 +92,58 @@ def mget_of(client: Any) -> Callable[[list[str]], Any]:
     return mget
 
 
-class HeldConnection:
-    """Sends each command on one connection borrowed from the client's pool, skipping
-    redis-py's per-command bookkeeping (a third of a command's cost on loopback).
+class HeldConnections:
+    """Sends each command on a connection taken from the client's pool and kept for the
+    store's next commands, skipping redis-py's per-command bookkeeping (a third of a
+    command's cost on loopback): one per thread sending at the same time.
 
-    Only one thread uses it at a time: a thread that finds it busy goes through the client
-    as usual. A command that meets a broken connection is sent once more on a new one (all
-    the store's commands are idempotent); a timeout is not retried.
+    Each command has until its deadline, connecting included. A connection that Redis
+    closed while it was idle is replaced before anything is written to it; a read that
+    meets a broken connection is sent once more on a new one, a write never (it may have
+    reached Redis, and once more could undo another client's newer write).
     """
 
-    def __init__(self, client: Any, pool: Any) -> None:
-        self.client = client
+    def __init__(self, pool: Any) -> None:
         self.pool = pool
-        self.lock = threading.Lock()
-        self.connection: Any = None
+        self.idle: list[Any] = []
         self.pid = os.getpid()
         from redis.exceptions import ConnectionError, ResponseError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
 
         self.broken = ConnectionError
         self.reply_error = ResponseError
+        self.timed_out = RedisTimeoutError
 
-    def __call__(self, command: Command) -> Any:
-        if not self.lock.acquire(blocking=False):
-            return self.client.execute_command(*command)
+    def __call__(self, command: Command, deadline: float) -> Any:
+        if self.pid != os.getpid():  # a forked child must not share its parent's sockets
+            self.idle, self.pid = [], os.getpid()
+        try:
+            connection = self.idle.pop()
+        except IndexError:
+            connection = self.pool.get_connection()
         try:
             try:
-                return self._send(command)
+                return self._send(connection, command, deadline)
             except self.broken:
-                return self._send(command)
+                if command[0] not in READS:
+                    raise
+                return self._send(connection, command, deadline)
         finally:
-            self.lock.release()
+            self.idle.append(connection)
 
-    def _send(self, command: Command) -> Any:
-        if self.pid != os.getpid():  # a forked child must not share its parent's socket
-            self.connection, self.pid = None, os.getpid()
-        if self.connection is None:
-            self.connection = self.pool.get_connection()
-        connection = self.connection
+    def _send(self, connection: Any, command: Command, deadline: float) -> Any:
+        sock = getattr(connection, "_sock", None)
+        if sock is not None and select.select([sock], [], [], 0)[0]:
+            connection.disconnect()  # readable while idle: closed by Redis (a restart)
         try:
+            if getattr(connection, "_sock", None) is None:
+                self._connect(connection, deadline)
             encoder = connection.encoder
+            connection._sock.settimeout(_left(deadline, self.timed_out))
             connection.send_packed_command(
-                [resp((command,), encoder.encoding, encoder.encoding_errors)]
+                [resp((command,), encoder.encoding, encoder.encoding_errors)], check_health=False
             )
-            return connection.read_response()
+            return connection.read_response(timeout=_left(deadline, self.timed_out))
         except self.reply_error:
             raise
         except BaseException:
@@ -144,11 +151,32 @@ class HeldConnection:
             connection.disconnect()
             raise
 
+    def _connect(self, connection: Any, deadline: float) -> None:
+        # once, within what is left of the deadline: not the connection's own retries
+        own = connection.socket_connect_timeout
+        left = _left(deadline, self.timed_out)
+        connection.socket_connect_timeout = left if own is None else min(own, left)
+        try:
+            connect = getattr(connection, "connect_check_health", None)
+            if connect is not None:
+                connect(check_health=True, retry_socket_connect=False)
+            else:  # pragma: no cover - redis-py before 6
+                connection.connect()
+        finally:
+            connection.socket_connect_timeout = own
+
     def close(self) -> None:
-        with self.lock:
-            connection, self.connection = self.connection, None
-            if connection is not None and self.pid == os.getpid():
+        idle, self.idle = self.idle, []
+        if self.pid == os.getpid():
+            for connection in idle:
                 self.pool.release(connection)
+
+
+def _left(deadline: float, timed_out: type[Exception]) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise timed_out("the store's timeout passed before Redis answered")
+    return left
 
 
 Pending = list[tuple[Command, "asyncio.Future[Any]"]]
@@ -196,16 +224,19 @@ class Batches(Replies):
 
 
 class AutoPipeline(Batches):
-    """Sends the commands issued while the event loop was busy as one pipeline.
+    """Sends the commands issued while the event loop was busy as one pipeline per node.
 
     node-redis writes every command in flight on its connection without waiting for the
-    answers before; this does the same over any redis-py asyncio client (a cluster's pipeline
-    routes each command to its node). Each command still gets its own answer or error.
+    answers before; this does the same over any redis-py asyncio client. On a cluster the
+    commands go in one pipeline per node, at the same time, so that a node that fails or
+    stalls fails only its own commands. Each command gets its own answer or error, within
+    ``timeout``.
     """
 
-    def __init__(self, client: Any, errors: Errors) -> None:
+    def __init__(self, client: Any, timeout: float, errors: Errors) -> None:
         super().__init__(errors)
         self.client = client
+        self.timeout = timeout
         self.tasks: set[asyncio.Task[None]] = set()
 
     def __call__(self, command: Command) -> asyncio.Future[Any]:
@@ -220,15 +251,37 @@ class AutoPipeline(Batches):
         task.add_done_callback(self.tasks.discard)
 
     async def _send(self, batch: Pending) -> None:
+        groups = await self._by_node(batch)
+        if len(groups) == 1:
+            await self._send_group(batch)
+        else:
+            await asyncio.gather(*(self._send_group(group) for group in groups))
+
+    async def _by_node(self, batch: Pending) -> list[Pending]:
+        node_of = getattr(self.client, "get_node_from_key", None)
+        if node_of is None or len(batch) == 1:
+            return [batch]
+        groups: dict[str, Pending] = {}
         try:
-            if len(batch) == 1:
-                results = [await self.client.execute_command(*batch[0][0])]
-            else:
-                pipe = self.client.pipeline(transaction=False)
-                for command, _ in batch:
-                    pipe.execute_command(*command)
-                results = await pipe.execute(raise_on_error=False)
-        except BaseException as exc:  # the whole batch failed (connection lost, cancelled)
+            async with timeout_after(self.timeout):
+                await self.client.initialize()  # the slots' owners, once
+            for item in batch:
+                groups.setdefault(node_of(item[0][1]).name, []).append(item)
+        except Exception:  # the owners unknown for now: the cluster pipeline finds them
+            return [batch]
+        return list(groups.values())
+
+    async def _send_group(self, batch: Pending) -> None:
+        try:
+            async with timeout_after(self.timeout):
+                if len(batch) == 1:
+                    results = [await self.client.execute_command(*batch[0][0])]
+                else:
+                    pipe = self.client.pipeline(transaction=False)
+                    for command, _ in batch:
+                        pipe.execute_command(*command)
+                    results = await pipe.execute(raise_on_error=False)
+        except BaseException as exc:  # the whole group failed (connection lost, cancelled)
             self._fail(batch, exc)
             if not isinstance(exc, Exception):
                 raise
@@ -242,11 +295,12 @@ class ConnectionPipeline(Batches):
     client's pool and answered in order, as node-redis does on its socket.
 
     One batch is on the wire at a time; commands issued meanwhile form the next one. A batch
-    that meets a broken connection before any answer is sent once more on a new one; after
-    that, or on a timeout, its remaining commands fail and the connection is dropped.
+    of reads that meets a broken connection before any answer is sent once more on a new
+    one, within the same ``timeout``; otherwise its remaining commands fail and the
+    connection is dropped.
     """
 
-    def __init__(self, pool: Any, timeout: float | None, errors: Errors) -> None:
+    def __init__(self, pool: Any, timeout: float, errors: Errors) -> None:
         super().__init__(errors)
         self.pool = pool
         self.timeout = timeout
@@ -264,7 +318,8 @@ class ConnectionPipeline(Batches):
 
     async def _drain(self) -> None:
         try:
-            connection = await self.pool.get_connection()
+            async with timeout_after(self.timeout):
+                connection = await self.pool.get_connection()
         except BaseException as exc:
             self.draining = None
             batch, self.pending = self.pending, []
@@ -283,14 +338,15 @@ class ConnectionPipeline(Batches):
 
     async def _send(self, connection: Any, batch: Pending) -> None:
         answered = 0
+        reads = all(command[0] in READS for command, _ in batch)
         try:
-            for attempt in (1, 2):
-                try:
-                    encoder = connection.encoder
-                    await connection.send_packed_command(
-                        resp((c for c, _ in batch), encoder.encoding, encoder.encoding_errors)
-                    )
-                    async with _timeout(self.timeout):
+            async with timeout_after(self.timeout):
+                for attempt in (1, 2):
+                    try:
+                        encoder = connection.encoder
+                        await connection.send_packed_command(
+                            resp((c for c, _ in batch), encoder.encoding, encoder.encoding_errors)
+                        )
                         for command, future in batch:
                             try:
                                 result = await connection.read_response(timeout=math.inf)
@@ -298,11 +354,11 @@ class ConnectionPipeline(Batches):
                                 result = exc
                             answered += 1
                             self.answer(command, future, result)
-                    return
-                except self.broken:
-                    if answered or attempt == 2:
-                        raise
-                    await connection.disconnect()  # a stale socket: once more on a new one
+                        return
+                    except self.broken:
+                        if answered or attempt == 2 or not reads:
+                            raise
+                        await connection.disconnect()  # a stale socket: once more on a new one
         except BaseException as exc:
             # unread answers would be taken for the next batch's: drop the connection
             await connection.disconnect()

@@ -3,13 +3,15 @@ through redis-py."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ...flows import run
 from ..base import Session
 from .format import Command, codec_of, unique
-from .senders import Errors, HeldConnection, client_from_url, mget_of, plain_pool
+from .options import DEFAULT_TIMEOUT, check_timeout, client_from_url
+from .senders import Errors, HeldConnections, mget_of, plain_pool
 
 
 class RedisStore:
@@ -18,30 +20,44 @@ class RedisStore:
     Options keep connect-redis's names in snake_case: ``prefix``, ``ttl`` (seconds, or a
     function of the session), ``scan_count``, ``serializer`` (``stringify``/``parse`` or
     ``dumps``/``loads``; default: JSON exactly as Node writes it), ``disable_ttl``,
-    ``disable_touch``.
+    ``disable_touch``; and ``timeout`` (seconds, default 5): get, set, touch and destroy
+    each answer or raise BackendUnavailableError within it, connecting included.
+    ``auto_pipeline`` is the asyncio store's, accepted here so that one URL serves both.
     """
 
-    def __init__(self, client: Any, *, owns_client: bool = False, **options: Any) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        owns_client: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+        auto_pipeline: bool = True,
+        **options: Any,
+    ) -> None:
         self.client = client
         self.codec = codec_of(**options)
+        self.timeout = check_timeout(timeout)
         self._owns_client = owns_client
         self._errors = Errors()
         pool = plain_pool(client)
-        self._lane = HeldConnection(client, pool) if pool is not None else None
-        self._send: Callable[[Command], Any] = self._lane or (lambda c: client.execute_command(*c))
+        # a cluster, or a client with a connection of its own: through the client, bounded
+        # by its socket timeouts (from_url sets them to `timeout`)
+        self._lane = HeldConnections(pool) if pool is not None else None
 
     @classmethod
-    def from_url(cls, url: str, *, socket_timeout: float = 5.0, **options: Any) -> RedisStore:
+    def from_url(cls, url: str, **options: Any) -> RedisStore:
         """``redis://`` / ``rediss://`` / ``unix://`` URL; store options may go in its query
-        (``?prefix=app:&ttl=3600``), and ``?cluster=1`` makes it a Redis Cluster's (any of
-        its nodes). Commands fail with BackendUnavailableError after ``socket_timeout``
-        seconds without an answer."""
-        client, store_options = client_from_url(url, options, socket_timeout, aio=False)
+        (``?prefix=app:&ttl=3600&timeout=2``) or as keywords, and ``?cluster=1`` makes it
+        a Redis Cluster's (any of its nodes). Other keywords and query options are
+        redis-py's."""
+        client, store_options = client_from_url(url, options, aio=False)
         return cls(client, owns_client=True, **store_options)
 
     def _run(self, command: Command) -> Any:
         try:
-            return self._send(command)
+            if self._lane is not None:
+                return self._lane(command, time.monotonic() + self.timeout)
+            return self.client.execute_command(*command)
         except Exception as exc:
             raise self._errors.wrap(exc, command[0]) from exc
 
@@ -73,15 +89,15 @@ class RedisStore:
 
     # -- the flows' calls: redis-py's own SCAN, MGET and DEL
 
-    def _keys(self) -> list[str]:
+    def _keys(self) -> list[bytes | str]:
         # RedisCluster.scan_iter walks every primary, as connect-redis 9.0.0 does
-        def scan() -> list[str]:
+        def scan() -> list[bytes | str]:
             codec = self.codec
             return unique(
                 self.client.scan_iter(match=codec.match_pattern(), count=codec.scan_count)
             )
 
-        keys: list[str] = self._call("SCAN", scan)
+        keys: list[bytes | str] = self._call("SCAN", scan)
         return keys
 
     def _mget(self, keys: list[str]) -> list[bytes | None]:
