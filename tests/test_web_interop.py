@@ -1,6 +1,7 @@
 """One login shared by a real Express app (express 4 and 5, express-session 1.19.0) and a
-Python app (FastAPI and Flask) over one store (Redis, MySQL, MongoDB), driven by one HTTP
-client keeping one cookie jar."""
+Python app (FastAPI and Flask) over one store (Redis, MySQL, MongoDB, PostgreSQL in the
+connect-pg-simple and the connect-session-knex format), driven by one HTTP client keeping
+one cookie jar."""
 
 from __future__ import annotations
 
@@ -17,9 +18,12 @@ import pytest
 
 from token_session.compat import decode_cookie_value, encode_cookie_value
 from token_session.stores import AsyncStore, Store, async_from_url, from_url
+from token_session.stores.base import encode_session
+from token_session.stores.records import record_io
 
 from .backends import mysql_connect_args
 from .redis_servers import prefixed_client
+from .test_postgres_store import scratch_database
 from .web_apps import (
     PYTHON_OPTIONS,
     ExpressServer,
@@ -108,9 +112,48 @@ def _mongo(request: pytest.FixtureRequest) -> Iterator[Backend]:
     client.close()
 
 
-@pytest.fixture(scope="module", params=["redis", "mysql", "mongo"])
+def _postgres(request: pytest.FixtureRequest, knex: bool = False) -> Iterator[Backend]:
+    """connect-pg-simple 10 (or connect-session-knex 5) on a table of a database of its own.
+
+    connect-pg-simple's own DDL names its constraint and index the same whatever the
+    table, so ours makes the table (Node is not asked to)."""
+    with scratch_database(request.getfixturevalue("postgres_url"), "ts_web") as url:
+        table = f"web_{uuid.uuid4().hex[:10]}"
+        options: dict[str, Any]
+        if knex:
+            options = {"format": "connect-session-knex", "cleanup_interval": 0}
+            node = ("connect-session-knex-5", {"connection": url, "tableName": table})
+        else:
+            options = {"prune_session_interval": False, "create_table_if_missing": True}
+            node = ("connect-pg-simple-10", {"conString": url, "tableName": table})
+        options["table_name"] = table
+        with from_url(url, **options) as reader:
+            reader.length()  # the table, before either app
+            records = record_io(reader)
+
+            def expiry(sid: str) -> float:
+                record = records.read(sid)
+                assert record is not None and record.expires_ms is not None
+                return float(record.expires_ms)
+
+            yield Backend(
+                *node,
+                lambda: from_url(url, **options),
+                lambda: async_from_url(url, **options),
+                expiry,
+            )
+
+
+def _knex(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    yield from _postgres(request, knex=True)
+
+
+BACKENDS = {"redis": _redis, "mysql": _mysql, "mongo": _mongo, "postgres": _postgres, "knex": _knex}
+
+
+@pytest.fixture(scope="module", params=list(BACKENDS))
 def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
-    yield from {"redis": _redis, "mysql": _mysql, "mongo": _mongo}[request.param](request)
+    yield from BACKENDS[request.param](request)
 
 
 @pytest.fixture(scope="module")
@@ -189,6 +232,9 @@ def test_a_login_and_a_cart_are_shared(
         assert me(client, server)["cart"] == ["apple", "pear"]
     stored = store.get(before)
     assert stored is not None and list(stored) == ["cookie", "user", "cart"]
+    # as JSON.stringify writes it, whichever app wrote last
+    record = record_io(store).read(before)
+    assert record is not None and record.text == encode_session(stored)
     # login regenerates: a second login on the other app moves the session to a new id
     after = login(client, other, "grace")
     assert after != before and store.get(before) is None
