@@ -1,7 +1,8 @@
-"""Where the tests find each backend: an environment URL, else the local default port, else
-a container started with the ``docker`` package, else (MongoDB only) the MongoDB-protocol
-server the test suite brings (tests/mongo_server.py). If none works the run fails and says how
-to provide one; a backend's tests are never skipped silently."""
+"""Where the tests find each backend: an environment URL, else the local default port (if
+what answers there speaks the backend's protocol), else a container started with the
+``docker`` package, else (MongoDB only) the MongoDB-protocol server the test suite brings
+(tests/mongo_server.py). If none works the run fails and says how to provide one; a
+backend's tests are never skipped silently."""
 
 from __future__ import annotations
 
@@ -81,6 +82,91 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
     return False
 
 
+def _recv(sock: socket.socket, size: int) -> bytes:
+    answer = b""
+    while len(answer) < size:
+        chunk = sock.recv(size - len(answer))
+        if not chunk:
+            break
+        answer += chunk
+    return answer
+
+
+def _exchange(port: int, request: bytes, size: int, timeout: float = 2.0) -> bytes:
+    """What a server on 127.0.0.1:``port`` answers to ``request`` (its first ``size``
+    bytes); b"" if it closes, stays silent or cannot be reached."""
+    with (
+        contextlib.suppress(OSError),
+        socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock,
+    ):
+        sock.sendall(request)
+        return _recv(sock, size)
+    return b""
+
+
+def _is_redis(port: int) -> bool:
+    return _exchange(port, b"*1\r\n$4\r\nPING\r\n", 7) == b"+PONG\r\n"
+
+
+def _is_mysql(port: int) -> bool:
+    # the server speaks first: a packet (3 bytes length, sequence number 0) holding the
+    # handshake: protocol version 10 (since MySQL 3.21), the server version ending in NUL,
+    # a 4-byte connection id, 8 bytes of scramble and a NUL filler
+    greeting = b""
+    with (
+        contextlib.suppress(OSError),
+        socket.create_connection(("127.0.0.1", port), timeout=2.0) as sock,
+    ):
+        header = _recv(sock, 4)
+        if len(header) == 4 and header[3] == 0:
+            size = int.from_bytes(header[:3], "little")
+            greeting = _recv(sock, size)
+            greeting = greeting if len(greeting) == size else b""
+    version_end = greeting.find(b"\0", 1)
+    return (
+        greeting[:1] == b"\x0a"
+        and version_end > 1
+        and greeting[version_end + 13 : version_end + 14] == b"\0"
+    )
+
+
+def _is_postgres(port: int) -> bool:
+    # an SSLRequest (length 8, code 80877103) is answered by one byte: S or N
+    return _exchange(port, (8).to_bytes(4, "big") + (80877103).to_bytes(4, "big"), 1) in (
+        b"S",
+        b"N",
+    )
+
+
+def _is_mongo(port: int) -> bool:
+    import pymongo
+
+    try:
+        with pymongo.MongoClient[dict[str, Any]](
+            f"mongodb://127.0.0.1:{port}/",
+            serverSelectionTimeoutMS=2000,
+            connectTimeoutMS=2000,
+            socketTimeoutMS=2000,
+        ) as client:
+            return bool(client.admin.command("hello").get("ok"))
+    except pymongo.errors.PyMongoError:
+        return False
+
+
+_SERVICE_CHECKS: dict[str, Callable[[int], bool]] = {
+    "REDIS_URL": _is_redis,
+    "MYSQL_URL": _is_mysql,
+    "POSTGRES_URL": _is_postgres,
+    "MONGO_URL": _is_mongo,
+}
+
+
+def service_answers(backend: Backend, port: int | None = None) -> bool:
+    """Whether what answers on 127.0.0.1:``port`` (the backend's default) speaks the
+    backend's protocol, not merely accepts connections."""
+    return _SERVICE_CHECKS[backend.env](backend.port if port is None else port)
+
+
 @contextlib.contextmanager
 def docker_container(backend: Backend, ready: Callable[[str], bool]) -> Iterator[str]:
     """Run the backend's image on a free host port for as long as the context lasts."""
@@ -124,14 +210,21 @@ def provide(
     if url:
         yield url
         return
+    squatter = False  # something else listens on the backend's port
     if port_open(backend.port):
-        yield backend.default_url
-        return
+        if service_answers(backend):
+            yield backend.default_url
+            return
+        squatter = True
     try:
         container = docker_container(backend, ready)
         url = container.__enter__()
-    except BackendMissingError:
+    except BackendMissingError as exc:
         if fallback is None:
+            if squatter:
+                raise BackendMissingError(
+                    f"{exc} (what answers on 127.0.0.1:{backend.port} is not {backend.name})"
+                ) from exc
             raise
         with fallback() as url:
             yield url
