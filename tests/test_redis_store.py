@@ -28,6 +28,7 @@ from token_session import (
     TokenSessionError,
 )
 from token_session.compat import js_iso
+from token_session.compat.jsdate import js_iso_ms
 from token_session.stores import AsyncRedisStore, RedisStore, async_from_url, from_url
 from token_session.stores.records import record_io
 from token_session.stores.redis.resp import resp as _resp
@@ -37,6 +38,14 @@ from .redis_servers import lone_redis, redis_cluster, redis_sentinel
 
 def in_ms(ms: int) -> str:
     return js_iso(datetime.now(timezone.utc) + timedelta(milliseconds=ms))
+
+
+def assert_ttl(client: Any, key: str, seconds: int, since: float) -> None:
+    """The key expires ``seconds`` after it was written, at or after ``since`` (a
+    time.monotonic() taken before): exact whatever time the test took since."""
+    pttl = client.pttl(key)
+    waited = (time.monotonic() - since) * 1000
+    assert seconds * 1000 - waited - 5 <= pttl <= seconds * 1000, (pttl, seconds, waited)
 
 
 @pytest.fixture
@@ -75,8 +84,13 @@ def test_key_value_and_default_ttl(store: RedisStore, client: redis.Redis, prefi
 def test_ttl_follows_cookie_expires_rounded_up(
     store: RedisStore, client: redis.Redis, prefix: str
 ) -> None:
-    store.set("a", {"cookie": {"expires": in_ms(10_500)}})
-    assert client.ttl(prefix + "a") == 11  # ceil(10.5 - a few ms)
+    now = int(time.time() * 1000)
+    fixed = RedisStore(client, prefix=prefix, clock=lambda: now)
+    since = time.monotonic()
+    fixed.set("a", {"cookie": {"expires": js_iso_ms(now + 10_500)}})
+    assert_ttl(client, prefix + "a", 11, since)  # ceil(10.5)
+    fixed.set("b", {"cookie": {"expires": js_iso_ms(now + 10_001)}})
+    assert_ttl(client, prefix + "b", 11, since)
 
 
 def test_expired_or_unreadable_cookie_deletes_instead_of_writing(
@@ -106,17 +120,18 @@ def test_touch_never_revives_a_destroyed_session(
 
 
 def test_options_ttl_function_disable_ttl_disable_touch(client: redis.Redis, prefix: str) -> None:
+    since = time.monotonic()
     RedisStore(client, prefix=prefix, ttl=lambda s: s["life"]).set("f", {"life": 42})
-    assert client.ttl(prefix + "f") == 42
+    assert_ttl(client, prefix + "f", 42, since)
     RedisStore(client, prefix=prefix, ttl=0).set("zero", {})  # 0 means the default, as `||`
-    assert client.ttl(prefix + "zero") == 86400
+    assert_ttl(client, prefix + "zero", 86400, since)
     no_ttl = RedisStore(client, prefix=prefix, disable_ttl=True)
     no_ttl.set("n", {"cookie": {"expires": in_ms(5000)}})
     assert client.ttl(prefix + "n") == -1
     no_touch = RedisStore(client, prefix=prefix, ttl=100, disable_touch=True)
     no_touch.set("t", {})
     no_touch.touch("t", {"cookie": {"expires": in_ms(9_000_000)}})
-    assert client.ttl(prefix + "t") == 100
+    assert_ttl(client, prefix + "t", 100, since)
 
 
 def test_serializers(client: redis.Redis, prefix: str) -> None:
@@ -210,10 +225,11 @@ def test_corrupt_value_is_a_decode_error_naming_the_sid_and_is_left_alone(
 def test_from_url_takes_store_options_from_the_query(
     redis_url: str, client: redis.Redis, prefix: str
 ) -> None:
+    since = time.monotonic()
     with from_url(f"{redis_url}?prefix={prefix}&ttl=77") as store:
         assert isinstance(store, RedisStore)
         store.set("q", {})
-    assert client.ttl(prefix + "q") == 77
+    assert_ttl(client, prefix + "q", 77, since)
 
 
 def test_outage_raises_a_typed_error_in_time_then_recovers() -> None:
@@ -258,12 +274,14 @@ async def async_store(redis_url: str, prefix: str) -> AsyncIterator[AsyncRedisSt
 async def test_async_store_operations(
     async_store: AsyncRedisStore, client: redis.Redis, prefix: str
 ) -> None:
-    session = {"n": 1, "cookie": {"expires": in_ms(30_000)}}
+    since = time.monotonic()
+    session = {"n": 1, "cookie": {"expires": in_ms(29_990)}}
     await async_store.set("a", session)
-    assert client.ttl(prefix + "a") == 30
+    assert_ttl(client, prefix + "a", 30, since)
     assert await async_store.get("a") == session
-    await async_store.touch("a", {"cookie": {"expires": in_ms(90_000)}})
-    assert client.ttl(prefix + "a") == 90
+    since = time.monotonic()
+    await async_store.touch("a", {"cookie": {"expires": in_ms(89_990)}})
+    assert_ttl(client, prefix + "a", 90, since)
     await asyncio.gather(*(async_store.set(f"s{i}", {"i": i}) for i in range(64)))
     assert await async_store.length() == 65
     assert (await async_store.all())["s5"] == {"i": 5}
@@ -285,8 +303,9 @@ def test_cluster_spreads_sessions_over_every_primary(cluster_ports: list[int]) -
     assert store.length() == 200
     assert sorted(store.ids()) == sorted(sids)
     assert store.all() == {sid: {"sid": sid} for sid in sids}
-    store.touch("s1", {"cookie": {"expires": in_ms(20_000)}})
-    assert client.ttl("c:s1") == 20
+    since = time.monotonic()
+    store.touch("s1", {"cookie": {"expires": in_ms(19_990)}})
+    assert_ttl(client, "c:s1", 20, since)
     store.clear()
     assert store.length() == 0
     client.close()

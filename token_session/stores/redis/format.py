@@ -239,7 +239,7 @@ class RedisCodec:
     def all_flow(self) -> Flow[dict[str, Session]]:
         keys, bad = self.split_keys((yield ("_keys",)))
         for sid, reason in bad.items():
-            logger.warning("all(): skipped the key of %r under %r: %s", sid, self.prefix, reason)
+            logger.warning("all(): skipped the key '%s%s': %s", self.prefix, sid, reason)
         found: dict[str, Session] = {}
         for batch in batches(keys):
             found.update(self.sessions(batch, (yield ("_mget", batch))))
