@@ -102,6 +102,7 @@ def test_a_stalled_server_then_resumed_blocking(server: MongoServer) -> None:
 
 def test_a_user_client_without_timeouts_is_bounded_by_the_store(server: MongoServer) -> None:
     # pymongo's defaults: 30 s to select a server, no socket timeout
+    client: pymongo.MongoClient[dict[str, Any]]
     with pymongo.MongoClient(server.url, tz_aware=True) as client:
         store = MongoStore(client, db_name=DB, timeout=1.0)
         store.set("a", {"n": 1})
