@@ -8,7 +8,6 @@ own, so runs never see each other's rows.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import json
 import logging
@@ -40,14 +39,17 @@ from token_session.stores.base import encode_session
 from token_session.stores.mysql import (
     AsyncMySQLStore,
     MySQLPool,
+    MySQLRecords,
     MySQLSchema,
     MySQLStore,
     MySQLStoreCore,
     js_round,
 )
+from token_session.stores.records import StoredSession
 
 from .backends import mysql_connect_args
 from .conftest import NOW, Clock
+from .faults import TcpProxy
 from .node import NodeStore, NodeStoreDriver
 from .strategies import express_sessions, plain_sessions
 
@@ -483,8 +485,7 @@ async def test_the_async_pool_opens_at_most_connection_limit(
         await asyncio.gather(*(store.set(f"s{i}", {"i": i}) for i in range(100)))
         assert before < connections_to(admin, db["database"]) <= before + 3
         assert await store.length() == 100
-    await asyncio.sleep(0.05)
-    assert connections_to(admin, db["database"]) <= before
+    assert await await_for(lambda: connections_to(admin, db["database"]) <= before)
     with pytest.raises(BackendUnavailableError):
         await store.get("s1")  # its pool is closed
 
@@ -530,6 +531,17 @@ def wait_for(condition: Any, seconds: float = 5.0) -> bool:
         if condition():
             return True
         time.sleep(0.02)
+    return bool(condition())
+
+
+async def await_for(condition: Any, seconds: float = 10.0) -> bool:
+    """:func:`wait_for` letting the loop run: the server ends closed connections when it
+    gets to them, later on a busy machine."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        await asyncio.sleep(0.02)
     return bool(condition())
 
 
@@ -601,79 +613,13 @@ async def test_cleanup_task_deletes_only_expired_rows_and_stops_on_close(
     assert "old" in rows(admin, table)
 
 
-# --- faults ----------------------------------------------------------------------------
-
-
-class TcpProxy:
-    """A TCP forwarder to MariaDB that can be stopped and started again on the same port:
-    what a server outage and restart look like from the client."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.port = 0
-        self._running = threading.Event()
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._listener: socket.socket | None = None
-
-    def start(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(32)
-        listener.settimeout(0.05)
-        self.port = listener.getsockname()[1]
-        self._listener = listener
-        self._running.set()
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while self._running.is_set():
-            try:
-                client, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            client.settimeout(None)
-            upstream = socket.create_connection(self.target)
-            with self._lock:
-                self._sockets += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-        listener.close()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        for end in (source, sink):
-            with contextlib.suppress(OSError):
-                end.shutdown(socket.SHUT_RDWR)
-
-    def stop(self) -> None:
-        """Refuse new connections and cut the open ones."""
-        self._running.clear()
-        if self._listener is not None:
-            self._listener.close()
-        with self._lock:
-            opened, self._sockets = self._sockets, []
-        for end in opened:
-            with contextlib.suppress(OSError):
-                end.shutdown(socket.SHUT_RDWR)
-            end.close()
-        time.sleep(0.1)
+# --- faults (more in test_faults_mysql.py) ---------------------------------------------
 
 
 @pytest.fixture
 def proxy(db: dict[str, Any]) -> Iterator[TcpProxy]:
-    forwarder = TcpProxy(db["host"], db["port"])
-    forwarder.start()
-    yield forwarder
-    forwarder.stop()
+    with TcpProxy(db["host"], db["port"]) as forwarder:
+        yield forwarder
 
 
 def test_server_outage_is_a_typed_error_and_the_same_store_recovers(
@@ -732,8 +678,18 @@ def kill_connections(admin: Any, database: str) -> int:
         ids = [row[0] for row in cursor.fetchall()]
         for thread_id in ids:
             cursor.execute("KILL %s", (thread_id,))
-    time.sleep(0.05)
+    # KILL only marks them: wait until the server has ended them
+    assert wait_for(lambda: not _alive(admin, ids), 10)
     return len(ids)
+
+
+def _alive(admin: Any, ids: list[int]) -> bool:
+    if not ids:
+        return False
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID IN %s", (ids,))
+        count: int = cursor.fetchone()[0]
+    return count > 0
 
 
 def test_killed_connections_are_replaced_without_an_error(
@@ -816,8 +772,7 @@ async def test_async_store_on_a_users_asyncmy_pool(
         assert await again.length() == 0
     pool.close()
     await pool.wait_closed()
-    await asyncio.sleep(0.05)
-    assert connections_to(admin, db["database"]) <= before
+    assert await await_for(lambda: connections_to(admin, db["database"]) <= before)
 
 
 # --- the async store -------------------------------------------------------------------
@@ -1243,3 +1198,172 @@ async def test_node_and_async_python_on_the_same_ids(
         assert stats["corrupt"] == [] and count > 100
         check_rows_after_hammer(admin, table, sids)
     node.close()
+
+
+# --- every option, every way (issue 14 §4) ---------------------------------------------
+
+OPTION_TABLE = "options_t"
+# (URL query, the same as keywords, what the store made of it)
+OPTIONS: list[tuple[str, dict[str, Any], Any]] = [
+    ("expiration=2000", {"expiration": 2000}, lambda s: s.core.expiration == 2000),
+    (
+        f"table_name={OPTION_TABLE}",
+        {"schema": {"table_name": OPTION_TABLE}},
+        lambda s: s.schema.table_name == OPTION_TABLE,
+    ),
+    ("connection_limit=2", {"connection_limit": 2}, lambda s: s._source.connection_limit == 2),
+    ("clear_expired=false", {"clear_expired": False}, lambda s: not s.core.clear_expired),
+    (
+        "check_expiration_interval=5000",
+        {"check_expiration_interval": 5000},
+        lambda s: s.core.check_expiration_interval == 5000,
+    ),
+    (
+        "create_database_table=false",
+        {"create_database_table": False},
+        lambda s: not s.core.create_database_table,
+    ),
+    ("disable_touch=true", {"disable_touch": True}, lambda s: s.core.disable_touch),
+    (
+        "end_connection_on_close=false",
+        {"end_connection_on_close": False},
+        lambda s: s.end_connection_on_close is False,
+    ),
+    (
+        "connect_timeout=3",
+        {"connect_args": {"connect_timeout": 3.0}},
+        lambda s: s._source.connect_args["connect_timeout"] == 3.0,
+    ),
+    ("timeout=2.5", {"timeout": 2.5}, lambda s: s.timeout == 2.5),
+]
+
+
+@pytest.mark.parametrize("way", ["url", "from_url keywords", "constructor"])
+@pytest.mark.parametrize(("query", "keywords", "took"), OPTIONS, ids=[o[0] for o in OPTIONS])
+async def test_each_option_works_through_the_url_keywords_and_the_constructor(
+    db: dict[str, Any], admin: Any, way: str, query: str, keywords: dict[str, Any], took: Any
+) -> None:
+    create_table(admin, OPTION_TABLE)  # there already, whatever create_database_table says
+    url = f"mysql://{db['user']}:{db['password']}@{db['host']}:{db['port']}/{db['database']}"
+    base = {"schema": {"table_name": OPTION_TABLE}, **keywords}
+    sid = f"o{secrets.token_hex(4)}"
+    for cls in (MySQLStore, AsyncMySQLStore):
+        if way == "url":
+            store = cls.from_url(f"{url}?table_name={OPTION_TABLE}&{query}")
+        elif way == "from_url keywords":
+            store = cls.from_url(url, **base)
+        else:
+            store = cls(**db, **base)
+        assert took(store)
+        session = {"n": 1, "cookie": cookie_at(now_ms() + 60_000)}
+        if isinstance(store, MySQLStore):
+            store.set(sid, session)
+            assert store.get(sid) == session
+            store.destroy(sid)
+            store.close()
+        else:
+            await store.set(sid, session)
+            assert await store.get(sid) == session
+            await store.destroy(sid)
+            await store.close()
+        with pytest.raises(InvalidArgumentError):
+            cls.from_url(f"{url}?{query.partition('=')[0]}=x!")  # and a bad value is refused
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf"), "5", True])
+def test_a_bad_timeout_is_refused(db: dict[str, Any], timeout: Any) -> None:
+    with pytest.raises(InvalidArgumentError):
+        MySQLStore(**db, timeout=timeout)
+    with pytest.raises(InvalidArgumentError):
+        AsyncMySQLStore(**db, timeout=timeout)
+
+
+# --- server refusals are typed (issue 14 §5) -------------------------------------------
+
+
+async def call(store: MySQLStore | AsyncMySQLStore, name: str, *args: Any) -> Any:
+    result = getattr(store, name)(*args)
+    return await result if asyncio.iscoroutine(result) else result
+
+
+@pytest.mark.parametrize("cls", [MySQLStore, AsyncMySQLStore])
+async def test_server_refusals_are_typed_errors_that_say_what_to_do(
+    db: dict[str, Any], admin: Any, table: str, cls: Any
+) -> None:
+    create_table(admin, table)
+    cases: list[tuple[dict[str, Any], type[Exception], str]] = [
+        ({"database": "ts_no_such_database"}, BackendUnavailableError, "no such database"),
+        ({"user": "ts_nobody", "password": "wrong"}, BackendUnavailableError, "refused the login"),
+        (
+            {"schema": {"table_name": "ts_missing"}, "create_database_table": False},
+            BackendUnavailableError,
+            "table does not exist",
+        ),
+        (
+            {"schema": {"table_name": table, "column_names": {"data": "payload"}}},
+            InvalidArgumentError,
+            "configured columns",
+        ),
+    ]
+    for options, error, says in cases:
+        store = cls(**{"schema": {"table_name": table}, **db, **options}, clear_expired=False)
+        with pytest.raises(error) as caught:
+            await call(store, "get", "a")
+        assert says in str(caught.value)
+        assert isinstance(caught.value.__cause__, (pymysql.MySQLError, asyncmy.errors.MySQLError))
+        await call(store, "close")
+
+
+@pytest.mark.parametrize("cls", [MySQLStore, AsyncMySQLStore])
+async def test_a_session_over_max_allowed_packet_is_refused_and_the_store_goes_on(
+    db: dict[str, Any], admin: Any, table: str, cls: Any
+) -> None:
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT @@max_allowed_packet")
+        limit: int = cursor.fetchone()[0]
+    store = cls(**db, schema={"table_name": table}, clear_expired=False, connection_limit=1)
+    await call(store, "set", "a", {"n": 1})
+    with pytest.raises(InvalidArgumentError, match="max_allowed_packet") as caught:
+        await call(store, "set", "big", {"x": "a" * limit})
+    assert caught.value.__cause__ is not None
+    assert await call(store, "get", "a") == {"n": 1}  # on the one connection, made again
+    assert set(rows(admin, table)) == {"a"}
+    await call(store, "close")
+
+
+# --- ids compare exactly (issue 14 §8) -------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", [MySQLStore, AsyncMySQLStore])
+async def test_an_id_with_trailing_spaces_never_names_another_session(
+    db: dict[str, Any], admin: Any, table: str, cls: Any
+) -> None:
+    store = cls(**db, schema={"table_name": table}, clear_expired=False)
+    session = {"n": 1, "cookie": cookie_at(now_ms() + 60_000)}
+    await call(store, "set", "victim", session)
+    before = rows(admin, table)
+    assert await call(store, "get", "victim ") is None
+    await call(store, "touch", "victim ", {"cookie": cookie_at(now_ms() + 9_000_000)})
+    await call(store, "destroy", "victim  ")
+    with pytest.raises(InvalidArgumentError, match="ends with a space"):
+        await call(store, "set", "victim ", {"n": "hijacked"})
+    assert rows(admin, table) == before
+    assert await call(store, "get", "victim") == session
+    await call(store, "close")
+
+
+def test_record_access_compares_ids_exactly_and_keeps_the_index(
+    store: MySQLStore, admin: Any, table: str
+) -> None:
+    records = MySQLRecords(store)
+    store.set("victim", {"n": 1})
+    assert records.read("victim ") is None and records.raw("victim ") is None
+    assert not records.delete("victim ")
+    result = records.write([StoredSession("victim ", '{"n":2}', now_ms() + 60_000)])
+    assert "victim " in result.failed and not result.written
+    assert records.read("victim") is not None
+    assert set(rows(admin, table)) == {"victim"}
+    with admin.cursor() as cursor:  # the exact comparison is still a primary key lookup
+        cursor.execute(f"EXPLAIN {store.core._get}", ("victim", "victim"))
+        plan = cursor.fetchone()
+    assert plan[3] == "const" and plan[5] == "PRIMARY", plan

@@ -91,6 +91,13 @@ class Deadline:
         return Failure(exc, timed_out or time.monotonic() >= self.at)
 
 
+def _said(exc: BaseException) -> str:
+    """A driver error's message without its code."""
+    if len(exc.args) == 2 and isinstance(exc.args[0], int):
+        return f"{exc.args[1]} ({exc.args[0]})"
+    return str(exc) or type(exc).__name__
+
+
 def _errno(exc: BaseException) -> int:
     code = exc.args[0] if exc.args else None
     return code if isinstance(code, int) else -1
@@ -109,6 +116,8 @@ def leaves_connection_usable(exc: BaseException) -> bool:
     """Whether the server reported the error and the connection can go on; after anything
     else (a client-side error, a protocol mix-up) it is closed rather than reused."""
     code = _errno(exc)
+    if code == _PACKET_TOO_LARGE:
+        return False  # the server closes the connection after it
     return code >= 1000 and not 2000 <= code < 3000 and code not in _CONNECTION_LOST
 
 
@@ -117,39 +126,39 @@ def translate(exc: BaseException, interface_error: type[BaseException]) -> BaseE
     code = _errno(exc)
     if code == _PACKET_TOO_LARGE:
         return InvalidArgumentError(
-            f"the session is larger than the MySQL server's max_allowed_packet ({exc}): "
+            f"the session is larger than the MySQL server's max_allowed_packet ({_said(exc)}): "
             "store less in it, or raise max_allowed_packet on the server"
         )
     if connection_lost(exc, interface_error):
-        return BackendUnavailableError(f"MySQL server unavailable: {exc}")
+        return BackendUnavailableError(f"MySQL server unavailable: {_said(exc)}")
     if code in _VALUE_REFUSED:
-        return InvalidArgumentError(f"MySQL refused the value: {exc}")
+        return InvalidArgumentError(f"MySQL refused the value: {_said(exc)}")
     if code in _LOGIN_REFUSED:
         return BackendUnavailableError(
-            f"MySQL refused the login ({exc}): check the user, password and database in the "
+            f"MySQL refused the login ({_said(exc)}): check the user, password and database in the "
             "URL, and the user's grants"
         )
     if code == _UNKNOWN_DATABASE:
         return BackendUnavailableError(
-            f"MySQL has no such database ({exc}): create it, or fix the database in the URL"
+            f"MySQL has no such database ({_said(exc)}): create it, or fix the database in the URL"
         )
     if code == _NO_TABLE:
         return BackendUnavailableError(
-            f"the sessions table does not exist ({exc}): create it (`token-session doctor` "
+            f"the sessions table does not exist ({_said(exc)}): create it (`token-session doctor` "
             "prints its CREATE TABLE), or let the store create it (create_database_table=True)"
         )
     if code == _NO_COLUMN:
         return InvalidArgumentError(
-            f"the table does not have the configured columns ({exc}): check the schema "
+            f"the table does not have the configured columns ({_said(exc)}): check the schema "
             "option against the table (`token-session doctor`)"
         )
-    return BackendUnavailableError(f"MySQL server error: {exc}")
+    return BackendUnavailableError(f"MySQL server error: {_said(exc)}")
 
 
 def _timed_out(failure: Failure, timeout: float) -> BackendUnavailableError:
     return BackendUnavailableError(
         f"MySQL server did not answer within the store's timeout ({timeout:g} s): "
-        f"{failure.error or type(failure.error).__name__}; check the server and the network"
+        f"{_said(failure.error)}; check the server and the network"
     )
 
 

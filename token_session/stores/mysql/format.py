@@ -119,14 +119,18 @@ class MySQLStoreCore(RecordFlows):
         table, sid, expires, data = self.schema.quoted()
         self.create_sql = self.schema.create_sql()
         self._exists = self.schema.table_lookup("1")
-        self._get = f"SELECT {data}, {expires} FROM {table} WHERE {sid} = %s"
+        # the collation ignores trailing spaces ('a ' = 'a'), CAST AS BINARY does not; the
+        # first comparison keeps the primary key lookup
+        exact = f"{sid} = %s AND {sid} = CAST(%s AS BINARY)"
+        self.exact_sid = exact
+        self._get = f"SELECT {data}, {expires} FROM {table} WHERE {exact}"
         # the upsert and update of 3.0.3 and 2.1.8, VALUES() and all
         self._set = (
             f"INSERT INTO {table} ({sid}, {expires}, {data}) VALUES (%s, %s, %s)"
             f" ON DUPLICATE KEY UPDATE {expires} = VALUES({expires}), {data} = VALUES({data})"
         )
-        self._touch = f"UPDATE {table} SET {expires} = %s WHERE {sid} = %s"
-        self._destroy = f"DELETE FROM {table} WHERE {sid} = %s"
+        self._touch = f"UPDATE {table} SET {expires} = %s WHERE {exact}"
+        self._destroy = f"DELETE FROM {table} WHERE {exact}"
         self._length = f"SELECT COUNT(*) FROM {table} WHERE {expires} >= %s"
         self._all = f"SELECT {sid}, {data} FROM {table} WHERE {expires} >= %s"
         self._ids = f"SELECT {sid} FROM {table} WHERE {expires} >= %s"
@@ -173,6 +177,18 @@ class MySQLStoreCore(RecordFlows):
             )
         return sid
 
+    @classmethod
+    def check_new_sid(cls, sid: object) -> str:
+        """:meth:`check_sid` for a write that may add a row: the primary key's collation
+        takes ``"a "`` for ``"a"``, so an upsert of ``"a "`` would overwrite ``"a"``'s row."""
+        sid = cls.check_sid(sid)
+        if sid.endswith(" "):
+            raise InvalidArgumentError(
+                "session id ends with a space, which the table's collation ignores (it would "
+                "name another session's row): express-session's ids never do"
+            )
+        return sid
+
     # flows
 
     def prepare(self) -> Flow[None]:
@@ -190,7 +206,7 @@ class MySQLStoreCore(RecordFlows):
         sid = self.check_sid(sid)
         if not self.table_ready:
             yield from self.prepare()
-        rows: Rows = yield Statement(self._get, (sid,), True)
+        rows: Rows = yield Statement(self._get, (sid, sid), True)
         if not rows:
             return None
         data, expires = rows[0]
@@ -201,7 +217,7 @@ class MySQLStoreCore(RecordFlows):
         return decode_session(sid, data)
 
     def set(self, sid: object, session: Mapping[str, Any]) -> Flow[None]:
-        sid = self.check_sid(sid)
+        sid = self.check_new_sid(sid)
         text = encode_session(session)
         expires = self.expires_of(session)
         if not self.table_ready:
@@ -217,13 +233,13 @@ class MySQLStoreCore(RecordFlows):
         expires = self.expires_of(session)
         if not self.table_ready:
             yield from self.prepare()
-        yield Statement(self._touch, (expires, sid), False)
+        yield Statement(self._touch, (expires, sid, sid), False)
 
     def destroy(self, sid: object) -> Flow[None]:
         sid = self.check_sid(sid)
         if not self.table_ready:
             yield from self.prepare()
-        yield Statement(self._destroy, (sid,), False)
+        yield Statement(self._destroy, (sid, sid), False)
 
     def length(self) -> Flow[int]:
         if not self.table_ready:

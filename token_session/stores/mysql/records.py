@@ -39,11 +39,15 @@ class RecordFlows:
     _set: str
     _destroy: str
     _clear_expired: str
+    exact_sid: str
 
     def now(self) -> int:
         raise NotImplementedError
 
     def check_sid(self, sid: object) -> str:
+        raise NotImplementedError
+
+    def check_new_sid(self, sid: object) -> str:
         raise NotImplementedError
 
     def record_expires(self, record: StoredSession) -> int:
@@ -82,8 +86,8 @@ class RecordFlows:
             yield from self.prepare()
         table, sid_column, expires, data = self.schema.quoted()
         rows: Rows = yield Statement(
-            f"SELECT {sid_column}, {expires}, {data} FROM {table} WHERE {sid_column} = %s",
-            (sid,),
+            f"SELECT {sid_column}, {expires}, {data} FROM {table} WHERE {self.exact_sid}",
+            (sid, sid),
             True,
         )
         return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
@@ -96,7 +100,7 @@ class RecordFlows:
         def row(record: StoredSession) -> tuple[str, int, str] | None:
             if record.expires_ms is not None and record.expires_ms <= now:
                 return None
-            return (self.check_sid(record.sid), self.record_expires(record), record.text)
+            return (self.check_new_sid(record.sid), self.record_expires(record), record.text)
 
         result, planned = plan_writes(records, row)
         if not planned:
@@ -115,7 +119,7 @@ class RecordFlows:
         sid = self.check_sid(sid)
         if not self.table_ready:
             yield from self.prepare()
-        deleted: int = yield Statement(self._destroy, (sid,), False)
+        deleted: int = yield Statement(self._destroy, (sid, sid), False)
         return deleted > 0
 
     def doctor(self) -> Flow[list[Finding]]:

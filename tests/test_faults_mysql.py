@@ -1,0 +1,223 @@
+"""MySQLStore, AsyncMySQLStore and the command with MariaDB behind a proxy of the tests' own
+(:class:`tests.faults.TcpProxy`) that stalls, cuts and refuses connections: each fault gives
+BackendUnavailableError within the store's timeout (plus a margin for two busy cores), no
+acknowledged write is lost, and the same store object works again once the server answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pymysql
+import pytest
+
+from token_session import BackendUnavailableError
+from token_session.stores.mysql import AsyncMySQLStore, MySQLStore
+
+from .backends import mysql_connect_args
+from .faults import TcpProxy, elapsed
+
+TIMEOUT = 1.5
+MARGIN = 1.5  # what a busy two-core machine may add to the timeout
+COMMAND = os.path.join(os.path.dirname(sys.executable), "token-session")
+
+
+@pytest.fixture(scope="module")
+def db(mysql_url: str) -> Iterator[dict[str, Any]]:
+    args = mysql_connect_args(mysql_url)
+    name = f"ts_faults_{secrets.token_hex(4)}"
+    server = pymysql.connect(**{**args, "database": None}, autocommit=True)
+    with server.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    try:
+        yield {**args, "database": name}
+    finally:
+        with server.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        server.close()
+
+
+@pytest.fixture
+def proxy(db: dict[str, Any]) -> Iterator[TcpProxy]:
+    with TcpProxy(db["host"], db["port"]) as forwarder:
+        yield forwarder
+
+
+@pytest.fixture
+def options(db: dict[str, Any], proxy: TcpProxy) -> dict[str, Any]:
+    """The store's keywords, through the proxy, in a table of the test's own."""
+    return {
+        **db,
+        "port": proxy.port,
+        "schema": {"table_name": f"t_{secrets.token_hex(4)}"},
+        "timeout": TIMEOUT,
+        "clear_expired": False,
+    }
+
+
+def fails_in_time(call: Any, timeout: float = TIMEOUT) -> float:
+    """Run ``call``: it must raise BackendUnavailableError within timeout + MARGIN."""
+    with elapsed() as took, pytest.raises(BackendUnavailableError) as caught:
+        call()
+    assert took[0] < timeout + MARGIN, f"{took[0]:.2f} s"
+    assert caught.value.__cause__ is not None
+    return took[0]
+
+
+async def afails_in_time(call: Any, timeout: float = TIMEOUT) -> float:
+    with elapsed() as took, pytest.raises(BackendUnavailableError) as caught:
+        await call()
+    assert took[0] < timeout + MARGIN, f"{took[0]:.2f} s"
+    assert caught.value.__cause__ is not None
+    return took[0]
+
+
+# --- a stalled server ------------------------------------------------------------------
+
+
+def test_a_stall_is_a_timeout_never_doubled_and_the_store_recovers(
+    options: dict[str, Any], proxy: TcpProxy
+) -> None:
+    with MySQLStore(**options, connection_limit=2) as store:
+        store.set("a", {"n": 1})
+        with proxy.stalled():
+            took = fails_in_time(lambda: store.get("a"))
+            assert took >= TIMEOUT * 0.9  # it did wait for the server, and only once
+            fails_in_time(lambda: store.set("b", {"n": 2}))
+            fails_in_time(store.length)
+        assert store.get("a") == {"n": 1}
+        store.set("b", {"n": 3})
+        assert store.get("b") == {"n": 3}  # the write sent before the stall did not undo it
+
+
+def test_a_stall_before_the_handshake_and_a_busy_pool_are_timeouts(
+    options: dict[str, Any], proxy: TcpProxy
+) -> None:
+    with MySQLStore(**options, connection_limit=1) as store:
+        with proxy.stalled():
+            fails_in_time(lambda: store.get("a"))  # a new connection: no greeting comes
+            # one connection, held by a stalled statement: the second caller waits its own
+            # timeout in the pool, not the first caller's plus its own
+            errors: list[BaseException] = []
+            first = threading.Thread(target=lambda: _record(errors, lambda: store.get("a")))
+            first.start()
+            fails_in_time(lambda: store.get("b"))
+            first.join()
+            assert len(errors) == 1 and isinstance(errors[0], BackendUnavailableError)
+        store.set("a", {"n": 1})
+        assert store.get("a") == {"n": 1}
+
+
+def _record(errors: list[BaseException], call: Any) -> None:
+    try:
+        call()
+    except BaseException as exc:
+        errors.append(exc)
+
+
+def test_a_cut_while_stalled_retries_only_within_the_deadline(
+    options: dict[str, Any], proxy: TcpProxy
+) -> None:
+    with MySQLStore(**options, connection_limit=2) as store:
+        store.set("a", {"n": 1})
+        proxy.stall()
+        timer = threading.Timer(0.3, proxy.cut)  # the idle connection is cut mid-statement
+        timer.start()
+        fails_in_time(lambda: store.get("a"))  # the new connection stalls: same deadline
+        timer.join()
+        proxy.resume()
+        assert store.get("a") == {"n": 1}
+
+
+async def test_async_stall_is_a_timeout_for_every_caller_and_the_store_recovers(
+    options: dict[str, Any], proxy: TcpProxy
+) -> None:
+    async with AsyncMySQLStore(**options, connection_limit=2) as store:
+        await asyncio.gather(*(store.set(f"s{i}", {"n": i}) for i in range(4)))
+        with proxy.stalled(), elapsed() as took:
+            # more callers than connections: some wait in the pool, all within the timeout
+            results = await asyncio.gather(
+                *(store.get(f"s{i}") for i in range(6)), return_exceptions=True
+            )
+        assert all(isinstance(result, BackendUnavailableError) for result in results), results
+        assert took[0] < TIMEOUT + MARGIN
+        with proxy.stalled():
+            await afails_in_time(lambda: store.set("b", {}))
+        assert await asyncio.gather(*(store.get(f"s{i}") for i in range(4))) == [
+            {"n": i} for i in range(4)
+        ]
+        assert await store.length() == 4
+
+
+async def test_async_stall_before_the_handshake_is_a_timeout(
+    options: dict[str, Any], proxy: TcpProxy
+) -> None:
+    store = AsyncMySQLStore(**options)
+    with proxy.stalled():
+        await afails_in_time(lambda: store.get("a"))
+    await store.set("a", {"n": 1})
+    assert await store.get("a") == {"n": 1}
+    await store.close()
+
+
+# --- cut and refused connections -------------------------------------------------------
+
+
+def test_cut_idle_connections_cost_no_error_and_a_refusal_is_quick(
+    options: dict[str, Any], proxy: TcpProxy
+) -> None:
+    with MySQLStore(**options, connection_limit=3) as store:
+        store.set("a", {"n": 1})
+        assert proxy.cut(reset=True) >= 1
+        assert store.get("a") == {"n": 1}  # a new connection, within the same deadline
+        proxy.stop()
+        assert fails_in_time(lambda: store.get("a")) < 1.0  # refused: no wait
+        proxy.start()
+        assert store.get("a") == {"n": 1}
+
+
+async def test_async_cut_idle_connections_cost_no_error_and_a_refusal_is_quick(
+    options: dict[str, Any], proxy: TcpProxy
+) -> None:
+    async with AsyncMySQLStore(**options, connection_limit=3) as store:
+        await store.set("a", {"n": 1})
+        assert proxy.cut() >= 1
+        await asyncio.sleep(0.05)  # the pool sees the sockets closed
+        assert await store.get("a") == {"n": 1}
+        proxy.stop()
+        assert await afails_in_time(lambda: store.get("a")) < 1.0
+        proxy.start()
+        assert await store.get("a") == {"n": 1}
+
+
+# --- the command -----------------------------------------------------------------------
+
+
+def test_the_command_on_a_stalled_server_says_so_in_one_line_within_the_timeout(
+    options: dict[str, Any], proxy: TcpProxy
+) -> None:
+    with MySQLStore(**options) as store:
+        store.set("a", {"n": 1})
+    db, table = options, options["schema"]["table_name"]
+    url = (
+        f"mysql://{db['user']}:{db['password']}@127.0.0.1:{proxy.port}/{db['database']}"
+        f"?table_name={table}&timeout={TIMEOUT}&clear_expired=false"
+    )
+    command = [COMMAND, "ls", "--store", url]
+    env = {**os.environ, "COLUMNS": "200"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=20)
+    assert done.returncode == 0 and "a" in done.stdout
+    with proxy.stalled(), elapsed() as took:
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=20)
+    assert took[0] < TIMEOUT + MARGIN + 1.5  # the interpreter's start included
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "timeout" in lines[0], done.stderr
