@@ -117,6 +117,25 @@ def redis_sentinel(master: RedisServer, name: str = "sessions") -> Iterator[int]
 @contextlib.contextmanager
 def redis_cluster(primaries: int = 3) -> Iterator[list[int]]:
     """A real Redis Cluster of ``primaries`` primaries (no replicas) on loopback ports."""
+    with cluster_servers(primaries) as servers:
+        yield [server.port for server in servers]
+
+
+def cluster_ok(ports: list[int]) -> bool:
+    """Whether every node of the cluster on ``ports`` says the cluster is ok."""
+    for port in ports:
+        info = subprocess.run(
+            ["redis-cli", "-p", str(port), "cluster", "info"], capture_output=True, text=True
+        ).stdout
+        if "cluster_state:ok" not in info:
+            return False
+    return True
+
+
+@contextlib.contextmanager
+def cluster_servers(primaries: int = 3, *extra: str) -> Iterator[list[RedisServer]]:
+    """:func:`redis_cluster`'s servers, which a test may stop and start again (each keeps its
+    node configuration, and rejoins); ``extra`` are more command-line options."""
     with tempfile.TemporaryDirectory(prefix="ts-cluster-") as directory:
         servers = []
         try:
@@ -131,6 +150,11 @@ def redis_cluster(primaries: int = 3) -> Iterator[list[int]]:
                     f"nodes-{port}.conf",
                     "--cluster-node-timeout",
                     "5000",
+                    "--appendfilename",
+                    f"appendonly-{port}.aof",
+                    "--appenddirname",
+                    f"aof-{port}",
+                    *extra,
                 )
                 server.start()
                 servers.append(server)
@@ -149,19 +173,8 @@ def redis_cluster(primaries: int = 3) -> Iterator[list[int]]:
                 capture_output=True,
             )
 
-            def cluster_ok() -> bool:
-                for port in ports:
-                    info = subprocess.run(
-                        ["redis-cli", "-p", str(port), "cluster", "info"],
-                        capture_output=True,
-                        text=True,
-                    ).stdout
-                    if "cluster_state:ok" not in info:
-                        return False
-                return True
-
-            wait_for(cluster_ok, "the cluster to agree", seconds=30)
-            yield ports
+            wait_for(lambda: cluster_ok(ports), "the cluster to agree", seconds=30)
+            yield servers
         finally:
             for server in servers:
                 server.stop()

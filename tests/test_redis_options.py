@@ -101,7 +101,7 @@ def test_a_url_made_client_waits_the_timeout_and_never_retries(redis_url: str) -
         assert kwargs["socket_timeout"] == kwargs["socket_connect_timeout"] == 2.5
         assert kwargs["retry"].get_retries() == 0
     with from_url(redis_url) as store:
-        assert store.timeout == 5.0  # the default
+        assert isinstance(store, RedisStore) and store.timeout == 5.0  # the default
 
 
 @pytest.mark.parametrize("how", ["url", "keyword", "constructor"])
@@ -180,4 +180,4 @@ def test_the_constructor_refuses_an_unknown_option(client: redis.Redis) -> None:
     with pytest.raises(InvalidArgumentError, match="bogus"):
         RedisStore(client, bogus=1)
     with pytest.raises(InvalidArgumentError, match="timeout"):
-        AsyncRedisStore(redis.asyncio.Redis(), timeout="5")
+        AsyncRedisStore(redis.asyncio.Redis(), timeout="5")  # type: ignore[arg-type]
