@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -23,6 +23,8 @@ from token_session import (
 )
 from token_session.compat import Cookie, js_iso
 from token_session.stores import AsyncMongoStore, MongoStore, async_from_url, from_url
+from token_session.stores.mongo import MongoRecords
+from token_session.stores.records import readable
 
 from .mongo_server import MongoServer
 
@@ -57,7 +59,7 @@ def store_for(client: Any, name: str, **options: Any) -> MongoStore:
 
 def test_document_written_by_set(client: Any, name: str, collection: Any) -> None:
     store = store_for(client, name)
-    session = {"user": "zoë", "n": 1.0, "cookie": Cookie(max_age=60_000).to_json()}
+    session: dict[str, Any] = {"user": "zoë", "n": 1.0, "cookie": Cookie(max_age=60_000).to_json()}
     store.set("a", session)
     doc = collection.find_one({"_id": "a"})
     assert set(doc) == {"_id", "session", "expires"}
@@ -230,12 +232,13 @@ def test_a_sid_that_is_not_a_str_raises_before_any_query(
 ) -> None:
     store = store_for(client, name)
     store.set("victim", {"secret": 1})
-    for call in (
+    calls: tuple[Callable[[], object], ...] = (
         lambda: store.get(sid),
         lambda: store.set(sid, {}),
         lambda: store.touch(sid, {}),
         lambda: store.destroy(sid),
-    ):
+    )
+    for call in calls:
         with pytest.raises(InvalidArgumentError):
             call()
     assert collection.find_one({"_id": "victim"}) is not None
@@ -243,18 +246,34 @@ def test_a_sid_that_is_not_a_str_raises_before_any_query(
 
 
 def test_corrupt_and_encrypted_documents_raise_and_are_kept(
-    client: Any, name: str, collection: Any
+    client: Any, name: str, collection: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = store_for(client, name)
+    store.set("good", {"n": 1})
     collection.insert_one({"_id": "bad", "session": "{not json"})
     collection.insert_one(
         {"_id": "enc", "session": "MIIBOQQQSnEvWWNFd2NvY05MZkFBPQRAazNJWDJSeU5ZMVNjajJhTTJlNUFG"}
     )
+    collection.insert_one({"_id": "array", "session": "[1,2]"})
+    collection.insert_one({"_id": "number", "session": 7})
     with pytest.raises(SessionDecodeError, match="'bad'"):
         store.get("bad")
     with pytest.raises(SessionDecodeError, match="encrypted"):
         store.get("enc")
-    assert collection.count_documents({}) == 2
+    # all() skips what it cannot decode, naming it in a warning, as every store does
+    with caplog.at_level("WARNING", logger="token_session.stores.mongo"):
+        assert store.all() == {"good": {"n": 1}}
+    warned = " ".join(record.getMessage() for record in caplog.records)
+    assert all(f"'{sid}'" in warned for sid in ("bad", "enc", "array", "number"))
+    assert sorted(store.ids()) == ["array", "bad", "enc", "good", "number"]
+    # the command's pages: texts as stored, and what holds no text in failed; the texts
+    # that are no session are moved there too before any use
+    page = MongoRecords(store).page(None, 10)
+    assert list(page.failed) == ["number"]
+    readable_page = readable(page)
+    assert [record.sid for record in readable_page.records] == ["good"]
+    assert sorted(readable_page.failed) == ["array", "bad", "enc", "number"]
+    assert collection.count_documents({}) == 5
 
 
 def test_transform_id_and_custom_serializers(client: Any, name: str, collection: Any) -> None:

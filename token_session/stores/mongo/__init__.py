@@ -14,8 +14,8 @@ from .aio import AsyncMongoStore
 from .format import AUTO_REMOVE as AUTO_REMOVE
 from .format import MongoCodec
 from .format import Op as Op
+from .format import log as log
 from .records import MongoRecords
-from .shell import log as log
 from .store import MongoStore
 from .values import default_serialize as default_serialize
 

@@ -9,11 +9,10 @@ to the BSON the Node driver writes.
 
 from __future__ import annotations
 
-import math
+import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import partial
 from typing import Any, Generic, TypeVar
 
@@ -25,6 +24,9 @@ from ..records import Finding, StoredSession
 from .values import default_serialize, js_date, ms_of, ms_or_none, plain
 
 __all__ = ["AUTO_REMOVE", "CURSORS", "MongoCodec", "Op"]
+
+# the package's logger, as when the stores were one module
+log = logging.getLogger(__package__)
 
 AUTO_REMOVE = ("native", "interval", "disabled")
 # the methods that give a cursor, which the shells read into a list
@@ -112,7 +114,10 @@ class MongoCodec:
             return None
         stored = document.get("session")
         if self.serialize is not None or self.unserialize is not None:
-            value = (self.unserialize or (lambda x: x))(stored)
+            try:
+                value = (self.unserialize or (lambda x: x))(stored)
+            except Exception as exc:
+                raise SessionDecodeError(sid, f"unserialize failed: {exc!r}") from exc
         elif isinstance(stored, str) and not self.stringify:
             raise self._encrypted_or_corrupt(sid, stored)
         elif not self.stringify:
@@ -150,14 +155,16 @@ class MongoCodec:
         now = js_date(self.clock())
         return {"$or": [{"expires": {"$exists": False}}, {"expires": {"$gt": now}}]}
 
-    def expires(self, session: Mapping[str, Any]) -> datetime:
-        """connect-mongo ``computeExpires``: ``new Date(cookie.expires)`` or now + ttl."""
-        expiry = expires_ms(session)
+    def expires(self, session: Mapping[str, Any]) -> Any:
+        """connect-mongo ``computeExpires``: ``new Date(cookie.expires)`` or now + ttl, as
+        the BSON date the Node driver writes (see :func:`.values.js_date`)."""
+        try:
+            expiry = expires_ms(session)
+        except TypeError as exc:  # a naive datetime
+            raise InvalidArgumentError(f"cookie.expires: {exc}") from None
         if expiry is None:
             return js_date(self.clock() + self.ttl * 1000)
-        if not math.isfinite(expiry):
-            return js_date(self.clock())  # an Invalid Date: treat the session as expired
-        return js_date(expiry)
+        return js_date(expiry)  # an Invalid Date is stored as 0: the session has expired
 
     def get_op(self, sid: str) -> Op[Session | None]:
         query = {"_id": self.storage_id(sid), **self.live()}
@@ -172,7 +179,7 @@ class MongoCodec:
         stored = self.encode(session)
         return self._upsert(storage_id, stored, self.expires(session))
 
-    def _upsert(self, storage_id: Any, stored: Any, expires: datetime | None) -> Op[None]:
+    def _upsert(self, storage_id: Any, stored: Any, expires: Any) -> Op[None]:
         """connect-mongo's ``set``; a document without ``expires`` never expires."""
         fields: dict[str, Any] = {"_id": storage_id, "session": stored}
         if expires is not None:
@@ -213,7 +220,19 @@ class MongoCodec:
         return Op("find", (self.live(),), done=self._sessions)
 
     def _sessions(self, documents: list[Mapping[str, Any]]) -> dict[str, Session]:
-        return {str(doc["_id"]): self.decode(str(doc["_id"]), doc) for doc in documents}  # type: ignore[misc]
+        """The sessions ``all()`` gives: one that cannot be decoded is skipped (and left as
+        it is), with a warning naming it, as every store does."""
+        sessions: dict[str, Session] = {}
+        for document in documents:
+            sid = str(document["_id"])
+            try:
+                session = self.decode(sid, document)
+            except SessionDecodeError as exc:
+                log.warning("all(): %s", exc)
+                continue
+            if session is not None:
+                sessions[sid] = session
+        return sessions
 
     def ids_op(self) -> Op[list[str]]:
         return Op("find", (self.live(), {"_id": 1}), done=_ids)

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from ...errors import BackendUnavailableError, InvalidArgumentError, TokenSessionError
-from .format import MongoCodec, Op
+from .format import MongoCodec, Op, log
 from .options import DEFAULT_TIMEOUT, check_timeout, client_options, split_options, split_url
 
 __all__ = ["MongoShell"]
 
-# the package's logger, as when the stores were one module
-log = logging.getLogger(__package__)
 
 _Shell = TypeVar("_Shell", bound="MongoShell")
 

@@ -12,7 +12,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from ...compat.cookie import COOKIE_JSON_KEYS, Cookie, from_ms, parse_js_date, to_ms
+from ...compat.cookie import COOKIE_JSON_KEYS, Cookie, from_ms, to_ms
+from ...compat.cookie import js_date as compat_js_date
+from ...compat.jsdate import JsDate, js_date_ms, time_clip
 from ...compat.jsjson import js_key_order
 from ...errors import InvalidArgumentError
 
@@ -33,9 +35,29 @@ _INT32 = 2**31
 _COOKIE_KEYS = COOKIE_JSON_KEYS
 
 
-def js_date(ms: float) -> datetime:
-    """``new Date(ms)``: BSON dates hold whole milliseconds."""
-    return from_ms(math.floor(ms))
+def js_date(ms: float) -> Any:
+    """``new Date(ms)`` as the Node driver writes it: a BSON date holds int64 milliseconds,
+    so a Date past year 9999 is stored too (a ``DatetimeMS`` here, where no datetime holds
+    it), and an Invalid Date (NaN, or beyond JS's range) as 0, which js-bson's
+    ``Long.fromNumber(NaN)`` gives."""
+    clipped = time_clip(ms)
+    if clipped != clipped:
+        return from_ms(0)
+    try:
+        return from_ms(int(clipped))
+    except OverflowError:
+        from bson.datetime_ms import DatetimeMS
+
+        return DatetimeMS(int(clipped))
+
+
+def _aware(value: datetime) -> datetime:
+    """A naive datetime has no instant: refused, as ``dumps`` refuses it for the JSON text."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidArgumentError(
+            "a naive datetime has no defined instant: give it a tzinfo to store it"
+        )
+    return value
 
 
 def js_bson(value: Any) -> Any:
@@ -59,7 +81,9 @@ def js_bson(value: Any) -> Any:
             return int(value)
         return value
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return _aware(value)
+    if isinstance(value, JsDate):
+        return js_date(value.ms)
     if isinstance(value, (list, tuple)):
         return [js_bson(item) for item in value]
     if isinstance(value, Mapping):
@@ -88,9 +112,8 @@ def cookie_document(cookie: Any) -> Any:
         return js_bson(cookie)  # not an express-session cookie: stored as it is
     document = {key: cookie.get(key) for key in _COOKIE_KEYS}
     expires = document["expires"]
-    if isinstance(expires, str):
-        parsed = parse_js_date(expires)
-        document["expires"] = parsed
+    if isinstance(expires, str):  # express-session made it a Date: new Date(text)
+        document["expires"] = compat_js_date(js_date_ms(expires))
     return js_bson(document)
 
 
@@ -114,9 +137,12 @@ def default_serialize(session: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def plain(value: Any) -> Any:
-    """A document read back: naive datetimes (pymongo without tz_aware) made UTC."""
+    """A document read back: naive datetimes (pymongo without tz_aware) made UTC, and dates
+    no datetime holds (``DatetimeMS``) made :class:`JsDate`."""
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if _is_datetime_ms(value):
+        return compat_js_date(int(value))
     if isinstance(value, list):
         return [plain(item) for item in value]
     if isinstance(value, dict):
@@ -124,13 +150,24 @@ def plain(value: Any) -> Any:
     return value
 
 
+def _is_datetime_ms(value: Any) -> bool:
+    if type(value).__name__ != "DatetimeMS":  # no bson import for every other value
+        return False
+    from bson.datetime_ms import DatetimeMS
+
+    return isinstance(value, DatetimeMS)
+
+
 def ms_of(value: Any) -> float:
     """Epoch milliseconds of a stored date (or JS date text); 0 for anything else."""
-    if isinstance(value, datetime):
-        return to_ms(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
+    ms = ms_or_none(value)
+    if ms is not None:
+        return ms
+    if isinstance(value, JsDate):
+        return value.ms if value.valid else 0
     if isinstance(value, str):
-        parsed = parse_js_date(value)
-        return to_ms(parsed) if parsed else 0
+        parsed = js_date_ms(value)
+        return parsed if parsed == parsed else 0
     return 0
 
 
@@ -138,4 +175,6 @@ def ms_or_none(value: Any) -> int | None:
     """Epoch milliseconds of a stored date; None when there is none."""
     if isinstance(value, datetime):
         return to_ms(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
+    if _is_datetime_ms(value):
+        return int(value)
     return None
