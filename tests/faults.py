@@ -24,9 +24,9 @@ class TcpProxy:
     """Forwards ``127.0.0.1:port`` to ``target``; the port stays the same across
     :meth:`stop` and :meth:`start`.
 
-    - :meth:`stall`: stop forwarding, both ways, on open and new connections (new ones are
-      still accepted, as the kernel of a stopped server accepts them); :meth:`resume`
-      forwards what was held back.
+    - :meth:`stall`: stop forwarding, both ways (or only the server's replies), on open and
+      new connections (new ones are still accepted, as the kernel of a stopped server
+      accepts them); :meth:`resume` forwards what was held back.
     - :meth:`cut`: close every open connection (``reset``: with a TCP RST), keep listening.
     - :meth:`stop`: cut, and refuse new connections until :meth:`start`.
     """
@@ -37,8 +37,10 @@ class TcpProxy:
         self.target = (host, port)
         self.port = 0
         self.accepted = 0
-        self._flowing = threading.Event()
-        self._flowing.set()
+        self._requests = threading.Event()  # client to server
+        self._replies = threading.Event()  # server to client
+        self._requests.set()
+        self._replies.set()
         self._running = threading.Event()
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
@@ -67,15 +69,19 @@ class TcpProxy:
         self._running.set()
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
 
-    def stall(self) -> None:
-        self._flowing.clear()
+    def stall(self, replies_only: bool = False) -> None:
+        """Hold back what flows; ``replies_only``: requests still reach the server."""
+        self._replies.clear()
+        if not replies_only:
+            self._requests.clear()
 
     def resume(self) -> None:
-        self._flowing.set()
+        self._requests.set()
+        self._replies.set()
 
     @contextlib.contextmanager
-    def stalled(self) -> Iterator[None]:
-        self.stall()
+    def stalled(self, replies_only: bool = False) -> Iterator[None]:
+        self.stall(replies_only)
         try:
             yield
         finally:
@@ -122,14 +128,20 @@ class TcpProxy:
             with self._lock:
                 self._sockets += [client, upstream]
                 self.accepted += 1
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+            for source, sink, flowing in (
+                (client, upstream, self._requests),
+                (upstream, client, self._replies),
+            ):
+                threading.Thread(
+                    target=self._pump, args=(source, sink, flowing), daemon=True
+                ).start()
         listener.close()
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket, flowing: threading.Event) -> None:
         try:
             while data := source.recv(65536):
-                while not self._flowing.wait(0.05):
+                while not flowing.wait(0.05):
                     if source.fileno() < 0:
                         return  # cut while stalled
                 sink.sendall(data)

@@ -12,6 +12,7 @@ import secrets
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -221,3 +222,85 @@ def test_the_command_on_a_stalled_server_says_so_in_one_line_within_the_timeout(
     assert "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "timeout" in lines[0], done.stderr
+
+
+# --- no write sent twice ---------------------------------------------------------------
+
+
+def test_a_write_lost_with_its_reply_is_not_sent_again_over_a_newer_one(
+    db: dict[str, Any], options: dict[str, Any], proxy: TcpProxy
+) -> None:
+    """The upsert reaches the server, its reply does not come back, another writer then
+    writes the row and the connection is cut: sending the upsert again would undo that."""
+    admin = pymysql.connect(**db, autocommit=True)
+    table = options["schema"]["table_name"]
+    with MySQLStore(**options, connection_limit=1) as store:
+        store.set("a", {"v": "first"})
+        errors: list[BaseException] = []
+        proxy.stall(replies_only=True)
+        writer = threading.Thread(
+            target=_record, args=(errors, lambda: store.set("a", {"v": "ours"}))
+        )
+        writer.start()
+        assert _wait(lambda: _data(admin, table, "a") == '{"v":"ours"}')
+        with admin.cursor() as cursor:  # the other writer, after ours
+            cursor.execute(f"UPDATE `{table}` SET data = %s", ('{"v":"newer"}',))
+        proxy.cut()
+        proxy.resume()  # a new connection would work: the write is still not sent again
+        writer.join(TIMEOUT + MARGIN)
+        assert len(errors) == 1 and isinstance(errors[0], BackendUnavailableError)
+        assert _data(admin, table, "a") == '{"v":"newer"}'
+        assert store.get("a") == {"v": "newer"}  # and the store goes on
+    admin.close()
+
+
+async def test_async_a_write_lost_with_its_reply_is_not_sent_again_over_a_newer_one(
+    db: dict[str, Any], options: dict[str, Any], proxy: TcpProxy
+) -> None:
+    admin = pymysql.connect(**db, autocommit=True)
+    table = options["schema"]["table_name"]
+    async with AsyncMySQLStore(**options, connection_limit=1) as store:
+        await store.set("a", {"v": "first"})
+        proxy.stall(replies_only=True)
+        writing = asyncio.ensure_future(store.set("a", {"v": "ours"}))
+        for _ in range(200):
+            await asyncio.sleep(0.02)
+            if _data(admin, table, "a") == '{"v":"ours"}':
+                break
+        with admin.cursor() as cursor:
+            cursor.execute(f"UPDATE `{table}` SET data = %s", ('{"v":"newer"}',))
+        proxy.cut()
+        proxy.resume()
+        with pytest.raises(BackendUnavailableError):
+            await writing
+        assert _data(admin, table, "a") == '{"v":"newer"}'
+        assert await store.get("a") == {"v": "newer"}
+    admin.close()
+
+
+def _data(admin: Any, table: str, sid: str) -> str | None:
+    with admin.cursor() as cursor:
+        cursor.execute(f"SELECT data FROM `{table}` WHERE session_id = %s", (sid,))
+        row = cursor.fetchone()
+    return None if row is None else str(row[0])
+
+
+def _wait(condition: Any, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_a_read_lost_with_its_reply_runs_again_on_a_new_connection(
+    options: dict[str, Any], proxy: TcpProxy
+) -> None:
+    with MySQLStore(**options, connection_limit=1) as store:
+        store.set("a", {"n": 1})
+        proxy.stall(replies_only=True)
+        threading.Timer(0.3, lambda: (proxy.cut(), proxy.resume())).start()
+        with elapsed() as took:
+            assert store.get("a") == {"n": 1}  # a read undoes nothing: it runs again
+        assert took[0] < TIMEOUT + MARGIN

@@ -13,11 +13,19 @@ back their results; :mod:`.connections` runs those on connections, also without 
 :class:`MySQLStore` (:mod:`.store`: PyMySQL, a clean-up thread) and :class:`AsyncMySQLStore`
 (:mod:`.aio`: asyncmy, a clean-up task) only carry that out, on a connection the user gave,
 a pool the user gave, or a pool of their own (at most ``connection_limit`` connections, 10
-as in mysql2: a :class:`MySQLPool`, or an asyncmy pool). A server that cannot be reached
-raises :class:`BackendUnavailableError`; the next operation connects again. A pooled
-connection that the server dropped while it sat idle (a restart, ``KILL``,
-``wait_timeout``) costs no error: the idle connections are discarded and the statement,
-idempotent like all of them, runs again on a new one.
+as in mysql2: a :class:`MySQLPool`, or an asyncmy pool).
+
+``timeout`` (seconds, 5 by default; also ``?timeout=`` in the URL) bounds each operation end
+to end: the wait for a pooled connection, connecting and the handshake, each read and
+write, and a retry, which only gets what is left. A server that cannot be reached, refuses
+the login, lacks the database or the table, or does not answer in time (a stalled server,
+a lost network) raises :class:`BackendUnavailableError` saying what to do; the next
+operation connects again. A connection that the server closed while it sat idle (a restart,
+``KILL``, ``wait_timeout``) costs no error: it is seen closed before anything is sent, the
+idle connections are discarded and the statement runs on a new one. A connection lost
+during a statement gets a read run again, never a write: the write may have reached the
+server, and sending it again could undo another writer's newer one. A session larger than
+the server's ``max_allowed_packet`` raises :class:`InvalidArgumentError`.
 
 Where the Node store is wrong we do better, on purpose:
 
@@ -25,6 +33,11 @@ Where the Node store is wrong we do better, on purpose:
   whatever the schema says, so with custom column names it finds no session at all.
 - Table and column names must be plain identifiers (letters, digits, ``_``, ``$``; a table
   may be ``database.table``); Node accepts any text and escapes it.
+- Ids compare exactly: the column's collation ignores trailing spaces, so Node's
+  ``get("victim ")`` reads victim's session and its ``destroy("victim  ")`` deletes it;
+  ours read, touch and delete only the row of that very id (still a primary key lookup),
+  and refuse to write an id ending in a space (the primary key would take it for another
+  session's), which express-session's ids never do.
 - An id that is not a ``str``, is empty, longer than the 128-character column, or not
   encodable as UTF-8, and an unknown ``schema`` key, raise :class:`InvalidArgumentError`
   before any I/O; a ``cookie.expires`` that ``new Date()`` reads as Invalid Date, for which

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ...errors import BackendUnavailableError
 from .connections import Deadline
 from .format import DEFAULT_CONNECTION_LIMIT
+from .pool import check_idle, hung_up
 from .schema import Statement
 
 if TYPE_CHECKING:
@@ -37,8 +38,21 @@ class AsyncSource:
     async def execute(
         self, connection: asyncmy.Connection, statement: Statement, deadline: Deadline
     ) -> Any:
+        check_idle(_hung_up(connection))
         left = deadline.left()  # before the coroutine is made: it is never left unawaited
         return await asyncio.wait_for(_execute(connection, statement), left)
+
+
+def _hung_up(connection: Any) -> bool:
+    """:func:`.pool.hung_up` for an asyncmy connection, whether or not the loop has seen it."""
+    transport = connection._transport
+    if transport is None or transport.is_closing():
+        return True
+    protocol = connection._proto
+    if protocol is None or protocol.eof or protocol.exc is not None:
+        return True
+    sock = transport.get_extra_info("socket")
+    return sock is None or hung_up(sock.fileno())
 
 
 async def _execute(connection: asyncmy.Connection, statement: Statement) -> Any:

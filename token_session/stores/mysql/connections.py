@@ -20,9 +20,17 @@ from collections.abc import Generator
 from typing import Any, NamedTuple, TypeVar
 
 from ...errors import BackendUnavailableError, InvalidArgumentError
-from .schema import Flow
+from .schema import Flow, Statement
 
-__all__ = ["DEFAULT_TIMEOUT", "Deadline", "Driver", "Failure", "Request", "on_connections"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "Deadline",
+    "Driver",
+    "Failure",
+    "Request",
+    "StaleConnectionError",
+    "on_connections",
+]
 
 logger = logging.getLogger(__package__)
 T = TypeVar("T")
@@ -52,6 +60,11 @@ class Driver(NamedTuple):
     error: type[BaseException]
     interface_error: type[BaseException]
     translated: tuple[type[BaseException], ...]
+
+
+class StaleConnectionError(BackendUnavailableError):
+    """What a source's ``execute`` raises, having sent nothing, when the server closed the
+    connection while it sat idle (a restart, ``KILL``, ``wait_timeout``)."""
 
 
 class Failure(NamedTuple):
@@ -177,6 +190,16 @@ def _answer(answer: Any, timeout: float) -> Any:
     return answer
 
 
+def _may_run_again(exc: BaseException, statement: Statement, reused: bool, driver: Driver) -> bool:
+    """Whether a statement that failed on a lost connection runs again on a new one: if it
+    was never sent, or if it only reads and the connection had been idle. A write that may
+    have reached the server is not sent again: between the two, another process (Node
+    included) may have written the same row, and the second send would undo that."""
+    if isinstance(exc, StaleConnectionError):
+        return True
+    return reused and statement.fetch and connection_lost(exc, driver.interface_error)
+
+
 def on_connections(
     flow: Flow[T], driver: Driver, timeout: float = DEFAULT_TIMEOUT
 ) -> Generator[Request, Any, T]:
@@ -199,17 +222,16 @@ def on_connections(
             value = yield ("execute", connection, statement)
             if type(value) is Failure:
                 exc = value.error
-                if value.timed_out or not isinstance(exc, driver.error):
+                if value.timed_out or not isinstance(exc, (driver.error, StaleConnectionError)):
                     # timed out, cancelled or failed mid-statement: the connection is
                     # unusable, and a timed-out statement is never sent again
                     broken = True
                     raise _error(value, timeout)
-                if not (reused and connection_lost(exc, driver.interface_error)):
+                if not _may_run_again(exc, statement, reused, driver):
                     raise exc
-                # an idle connection the server dropped (restart, KILL, wait_timeout),
-                # and likely the other idle ones with it: it failed at once, so the
-                # statement never ran; each is idempotent anyway, and it runs again on a
-                # new connection within what is left of the deadline
+                # a connection the server dropped while idle, and likely the other idle
+                # ones with it: the statement runs on a new one, within what is left of the
+                # deadline
                 logger.info("MySQL connection lost while idle (%s); reconnecting", exc)
                 _answer((yield ("release", connection, True)), timeout)
                 connection = None

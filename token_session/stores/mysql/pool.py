@@ -4,6 +4,7 @@ the user made, shared."""
 from __future__ import annotations
 
 import contextlib
+import select
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -12,11 +13,30 @@ import pymysql
 from pymysql.connections import Connection
 
 from ...errors import BackendUnavailableError
-from .connections import Deadline
+from .connections import Deadline, StaleConnectionError
 from .format import DEFAULT_CONNECTION_LIMIT, check_connection_limit
 from .schema import Statement
 
 __all__ = ["MySQLPool", "SharedConnection", "Source"]
+
+
+_HUNG_UP = select.POLLIN | getattr(select, "POLLRDHUP", 0)
+
+
+def hung_up(fd: int) -> bool:
+    """Whether the server closed an idle connection's socket (or sent something unasked,
+    as MySQL's goodbye on ``wait_timeout``): then nothing is to be sent on it."""
+    if fd < 0:
+        return True
+    poller = select.poll()
+    poller.register(fd, _HUNG_UP)
+    return bool(poller.poll(0))
+
+
+def check_idle(hung: bool) -> None:
+    """:class:`StaleConnectionError` if the connection was found ``hung`` up."""
+    if hung:
+        raise StaleConnectionError("the MySQL server closed the connection while it was idle")
 
 
 @contextlib.contextmanager
@@ -69,6 +89,8 @@ class Source:
         raise NotImplementedError
 
     def execute(self, connection: Connection[Any], statement: Statement, deadline: Deadline) -> Any:
+        sock = getattr(connection, "_sock", None)
+        check_idle(sock is None or hung_up(sock.fileno()))
         with _socket_timeouts(connection, deadline.left()), connection.cursor() as cursor:
             cursor.execute(statement.sql, statement.params)
             result = cursor.fetchall() if statement.fetch else cursor.rowcount
