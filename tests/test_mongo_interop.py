@@ -177,3 +177,23 @@ def test_node_and_python_at_once_on_the_same_ids(pair: tuple[NodeStore, MongoSto
     for sid in sids:
         session = python.get(sid)
         assert session is None or session["writer"] in ("node", "python")
+
+
+def test_an_invalid_cookie_date_is_written_as_node_writes_it(
+    pair: tuple[NodeStore, MongoStore, Any],
+) -> None:
+    # new Date("not a date") is an Invalid Date: js-bson stores it as 0 (1970), in expires
+    # and, with stringify false, in the cookie, so the session reads as expired on both sides
+    node, python, collection = pair
+    cookie = {"originalMaxAge": None, "expires": "not a date", "httpOnly": True, "path": "/"}
+    session = {"cookie": cookie, "n": 1}
+    node_sid, py_sid = uuid.uuid4().hex, uuid.uuid4().hex
+    assert node.call_answer("set", sid=node_sid, session=dumps(session), shape="express")["ok"]
+    python.set(py_sid, session)
+    by_node, by_python = raw(collection, node_sid), raw(collection, py_sid)
+    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    assert by_node["expires"] == by_python["expires"] == epoch
+    if not python.codec.stringify:
+        assert bson_of(by_node["session"]) == bson_of(by_python["session"])
+        assert by_python["session"]["cookie"]["expires"] == epoch
+    assert python.get(node_sid) is None and python.get(py_sid) is None
