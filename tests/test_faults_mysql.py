@@ -300,7 +300,12 @@ def test_a_read_lost_with_its_reply_runs_again_on_a_new_connection(
     with MySQLStore(**options, connection_limit=1) as store:
         store.set("a", {"n": 1})
         proxy.stall(replies_only=True)
-        threading.Timer(0.3, lambda: (proxy.cut(), proxy.resume())).start()
+        threading.Timer(0.3, _cut_and_resume, args=(proxy,)).start()
         with elapsed() as took:
             assert store.get("a") == {"n": 1}  # a read undoes nothing: it runs again
         assert took[0] < TIMEOUT + MARGIN
+
+
+def _cut_and_resume(proxy: TcpProxy) -> None:
+    proxy.cut()
+    proxy.resume()
