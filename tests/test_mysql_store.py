@@ -45,7 +45,7 @@ from token_session.stores.mysql import (
     MySQLStoreCore,
     js_round,
 )
-from token_session.stores.records import StoredSession
+from token_session.stores.records import StoredSession, every_record
 
 from .backends import mysql_connect_args
 from .conftest import NOW, Clock
@@ -1367,3 +1367,26 @@ def test_record_access_compares_ids_exactly_and_keeps_the_index(
         cursor.execute(f"EXPLAIN {store.core._get}", ("victim", "victim"))
         plan = cursor.fetchone()
     assert plan[3] == "const" and plan[5] == "PRIMARY", plan
+
+
+# --- one bad record never stops a whole-store operation (issue 14 §6) ------------------
+
+
+def test_rows_that_are_not_sessions_are_skipped_by_all_and_listed_by_pages(
+    store: MySQLStore, admin: Any, table: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    create_table(admin, table)
+    later = now_s() + 600
+    for sid, data in [("a", '{"n":1}'), ("b", "{not json"), ("c", "[1]"), ("d", '{"n":4}')]:
+        put_row(admin, table, sid, later, data)
+    with caplog.at_level(logging.WARNING):
+        assert store.all() == {"a": {"n": 1}, "d": {"n": 4}}
+    assert "'b'" in caplog.text and "'c'" in caplog.text
+    failed: dict[str, str] = {}
+    listed = [r.sid for r in every_record(MySQLRecords(store), 2, failed)]
+    assert listed == ["a", "d"] and set(failed) == {"b", "c"}
+    assert all(failed.values())  # each with its reason
+    for sid in ("b", "c"):
+        with pytest.raises(SessionDecodeError, match=repr(sid)):
+            store.get(sid)
+    assert rows(admin, table)["b"] == (later, "{not json")  # left as it was
