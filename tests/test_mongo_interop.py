@@ -37,7 +37,7 @@ def url_with_db(mongo_url: str) -> str:
     return base.rstrip("/") + "/" + DB + ("?" + query if query else "")
 
 
-OPTION_SETS = {
+OPTION_SETS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "stringify false": {"stringify": False},
     "touch after + timestamps": {"touchAfter": 3600, "timestamps": True},
@@ -77,10 +77,10 @@ def pair(
 
 
 def raw(collection: Any, sid: str) -> dict[str, Any]:
-    """The stored document as BSON-typed values: (type name, value) leaves."""
+    """The stored document, as pymongo decodes it."""
     document = collection.find_one({"_id": sid})
     assert document is not None, sid
-    return document
+    return dict(document)
 
 
 def without_last_modified(session: dict[str, Any] | None) -> dict[str, Any] | None:
