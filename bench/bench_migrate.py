@@ -1,14 +1,20 @@
-"""``token-session migrate`` on many sessions: Redis -> MySQL -> MongoDB -> Redis, then a
-check that every session arrived with the same JSON text and the same expiry.
+"""``token-session migrate`` on many sessions along a route of stores (by default Redis ->
+PostgreSQL -> MySQL -> MongoDB -> Redis), then a check that every session arrived with the
+same JSON text and the same expiry, session by session, after each hop.
 
     python bench/bench_migrate.py [-n 100000] [--batch 1000]
+        [--route redis,postgres,mysql,mongo,redis]
         [--redis redis://127.0.0.1:6379/0] [--mysql mysql://root@127.0.0.1:3306/test]
-        [--mongo mongodb://127.0.0.1:27017/]
+        [--postgres postgresql://postgres@127.0.0.1:5432/test] [--mongo mongodb://...]
 
+The route's stores: ``redis``, ``mysql``, ``mongo``, ``postgres`` (a connect-pg-simple
+table) and ``knex`` (a connect-session-knex table); it starts at ``redis``, which is seeded,
+and a store may come back (each visit gets a prefix, a table or a collection of its own).
 Each hop runs the command itself (``python -m token_session migrate ... --json``) and prints
-its throughput. Without --mongo (and without MONGO_URL) it starts the test suite's
-MongoDB-protocol server, which is much slower than a mongod: expect it to be the bottleneck.
-Everything it writes (a Redis prefix, a MySQL database, a Mongo database) is removed after.
+its throughput and its check. Without --mongo (and without MONGO_URL) a route through
+``mongo`` starts the test suite's MongoDB-protocol server, which is much slower than a
+mongod: expect it to be the bottleneck. Everything it writes (Redis prefixes, a MySQL
+database, a PostgreSQL database, a Mongo database) is removed after.
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,108 +67,225 @@ def sessions(count: int) -> list[StoredSession]:
     return made
 
 
-def check(url: str, original: dict[str, StoredSession]) -> str:
-    """'ok', or what differs (sessions missing, extra, changed text, moved expiry)."""
-    found = snapshot(url)
-    missing = original.keys() - found.keys()
-    extra = found.keys() - original.keys()
-    changed = [
-        sid for sid in original.keys() & found.keys() if found[sid].text != original[sid].text
-    ]
-    moved = [
-        sid
-        for sid in original.keys() & found.keys()
-        # MySQL keeps whole seconds (Math.round); Redis's PTTL is read a moment later
-        if abs((found[sid].expires_ms or 0) - (original[sid].expires_ms or 0)) > 1_000
-    ]
-    problems = [
-        f"{len(ids)} {what}"
-        for what, ids in (
-            ("missing", missing),
-            ("extra", extra),
-            ("changed", changed),
-            ("with another expiry", moved),
+# How far a session's expiry may move along a route, in milliseconds (found - original):
+# - Redis keeps milliseconds, read back as PTTL added to a clock read once per page: a few
+#   ms either way; MongoDB and connect-session-knex's timestamptz keep milliseconds.
+# - MySQL keeps whole seconds, Math.round(ms / 1000) as express-mysql-session: up to 500 ms
+#   either way.
+# - PostgreSQL's connect-pg-simple keeps whole seconds rounded UP, to_timestamp(ceil(ms /
+#   1000)): up to 999 ms later, never earlier. Later hops keep that second (a whole second
+#   is its own Math.round and its own ceil), so from a PostgreSQL hop on an expiry may be
+#   999 ms late plus Redis's few ms: 2 s late allowed there, 1 s elsewhere. Anything
+#   outside (a second lost, a time zone shift of an hour) counts as a mismatch.
+EARLY_MS = 1_000
+LATE_MS = 1_000
+LATE_AFTER_POSTGRES_MS = 2_000
+
+
+@dataclass
+class Verdict:
+    checked: int  # sessions expected and found, text and expiry compared
+    missing: int
+    extra: int
+    changed: int  # another text
+    moved: int  # another expiry, outside the tolerance
+
+    @property
+    def mismatches(self) -> int:
+        return self.missing + self.extra + self.changed + self.moved
+
+    def __str__(self) -> str:
+        problems = [
+            f"{count} {what}"
+            for what, count in (
+                ("missing", self.missing),
+                ("extra", self.extra),
+                ("changed", self.changed),
+                ("with another expiry", self.moved),
+            )
+            if count
+        ]
+        return f"{self.checked:,} checked, {self.mismatches} mismatches" + (
+            f" ({'; '.join(problems)})" if problems else ""
         )
-        if ids
-    ]
-    return "ok" if not problems else "; ".join(problems)
+
+
+def check(url: str, original: dict[str, StoredSession], late_ms: int) -> Verdict:
+    """Every session at ``url`` against the original: the same text, the expiry at most
+    EARLY_MS earlier and ``late_ms`` later."""
+    found = snapshot(url)
+    both = original.keys() & found.keys()
+    changed = moved = 0
+    for sid in both:
+        changed += found[sid].text != original[sid].text
+        shift = (found[sid].expires_ms or 0) - (original[sid].expires_ms or 0)
+        moved += not -EARLY_MS <= shift <= late_ms
+    return Verdict(
+        len(both), len(original.keys() - found.keys()), len(found.keys() - original.keys()),
+        changed, moved,
+    )  # fmt: skip
 
 
 @contextlib.contextmanager
-def mongo(url: str | None) -> Iterator[str]:
-    if url:
-        yield url
-        return
-    from tests.mongo_server import start_mongo_server
+def mongo(url: str | None, database: str) -> Iterator[str]:
+    """A MongoDB server's URL (the test suite's own without ``url``); ``database`` is
+    dropped after."""
+    import pymongo
 
-    with start_mongo_server() as started:
-        yield started
+    with contextlib.ExitStack() as stack:
+        if not url:
+            from tests.mongo_server import start_mongo_server
+
+            url = stack.enter_context(start_mongo_server())
+        try:
+            yield url
+        finally:
+            client: pymongo.MongoClient[Any]
+            with pymongo.MongoClient(url) as client:
+                client.drop_database(database)
 
 
 def with_path(url: str, path: str, query: str = "") -> str:
     return urlunsplit(urlsplit(url)._replace(path=path, query=query))
 
 
+SUITE_MONGO_TIMEOUT_S = 600
+STORES = ("redis", "mysql", "mongo", "postgres", "knex")
+
+
+def route_of(text: str) -> list[str]:
+    route = [name.strip() for name in text.split(",")]
+    unknown = [name for name in route if name not in STORES]
+    if unknown or len(route) < 2 or route[0] != "redis":
+        raise SystemExit(
+            f"--route: stores among {', '.join(STORES)}, at least two, from redis first"
+            + (f" (not {', '.join(unknown)})" if unknown else "")
+        )
+    return route
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=100_000, help="sessions (default 100000)")
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument(
+        "--route",
+        type=route_of,
+        default=route_of("redis,postgres,mysql,mongo,redis"),
+        help="stores in the order the sessions go through (default "
+        "redis,postgres,mysql,mongo,redis)",
+    )
     parser.add_argument("--redis", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     parser.add_argument(
         "--mysql", default=os.environ.get("MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
     )
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+    )
     parser.add_argument("--mongo", default=os.environ.get("MONGO_URL"))
     args = parser.parse_args()
+    route: list[str] = args.route
 
-    import pymongo
-    import pymysql
     import redis
 
     tag = secrets.token_hex(4)
     database = f"bench_migrate_{tag}"
-    mysql_parts = urlsplit(args.mysql)
+    with contextlib.ExitStack() as cleanup:
+        redis_client = redis.Redis.from_url(args.redis)
+        cleanup.callback(redis_client.close)
+        cleanup.callback(drop_redis_keys, redis_client, f"bench-{tag}-")
+        mysql_databases = [
+            f"{database}_{visit}" for visit, name in enumerate(route) if name == "mysql"
+        ]
+        if mysql_databases:
+            cleanup.enter_context(mysql_databases_made(args.mysql, mysql_databases))
+        if "postgres" in route or "knex" in route:
+            cleanup.enter_context(postgres_database(args.postgres, database))
+        mongo_url = cleanup.enter_context(mongo(args.mongo, database)) if "mongo" in route else ""
+
+        def url_of(visit: int, name: str) -> str:
+            """The store of the route's ``visit``-th stop: a prefix, a database, a table or
+            a collection of its own."""
+            if name == "redis":
+                joiner = "&" if "?" in args.redis else "?"
+                return f"{args.redis}{joiner}prefix=bench-{tag}-{visit}:"
+            if name == "mysql":
+                return with_path(args.mysql, f"/{database}_{visit}", "clear_expired=false")
+            if name == "mongo":
+                # the suite's server (a Python one) takes seconds over a page of a large
+                # collection: more than the store's 5 s default
+                slow = "" if args.mongo else f"&timeout={SUITE_MONGO_TIMEOUT_S}"
+                return with_path(mongo_url, f"/{database}", f"collection_name=s{visit}{slow}")
+            if name == "postgres":
+                query = f"table_name=s{visit}&create_table_if_missing=true&prune_session_interval=0"
+            else:
+                query = f"format=connect-session-knex&table_name=s{visit}&cleanup_interval=0"
+            return with_path(args.postgres, f"/{database}", query)
+
+        urls = [
+            (name if name not in route[:visit] else f"{name} again", url_of(visit, name))
+            for visit, name in enumerate(route)
+        ]
+        return run(args.n, args.batch, urls)
+
+
+def drop_redis_keys(client: Any, prefix: str) -> None:
+    for key in client.scan_iter(match=f"{prefix}*", count=5000):
+        client.delete(key)
+
+
+@contextlib.contextmanager
+def mysql_databases_made(url: str, databases: list[str]) -> Iterator[None]:
+    import pymysql
+
+    parts = urlsplit(url)
     admin = pymysql.connect(
-        host=mysql_parts.hostname or "127.0.0.1",
-        port=mysql_parts.port or 3306,
-        user=mysql_parts.username or "root",
-        password=mysql_parts.password or "",
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 3306,
+        user=parts.username or "root",
+        password=parts.password or "",
         autocommit=True,
     )
-    admin.cursor().execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
-    redis_client = redis.Redis.from_url(args.redis)
-    with mongo(args.mongo) as mongo_url:
-        urls = {
-            "redis": f"{args.redis}?prefix=bench-{tag}:",
-            "mysql": with_path(args.mysql, f"/{database}", "clear_expired=false"),
-            "mongo": with_path(mongo_url, f"/{database}"),
-            "redis again": f"{args.redis}?prefix=bench-{tag}-back:",
-        }
-        try:
-            return run(args.n, args.batch, urls)
-        finally:
-            for key in redis_client.scan_iter(match=f"bench-{tag}*", count=5000):
-                redis_client.delete(key)
+    try:
+        for database in databases:
+            admin.cursor().execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
+        yield
+    finally:
+        for database in databases:
             admin.cursor().execute(f"DROP DATABASE IF EXISTS `{database}`")
-            with pymongo.MongoClient(mongo_url) as client:
-                client.drop_database(database)
+        admin.close()
 
 
-def run(count: int, batch: int, urls: dict[str, str]) -> int:
+@contextlib.contextmanager
+def postgres_database(url: str, database: str) -> Iterator[None]:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{database}"')
+    try:
+        yield
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def run(count: int, batch: int, urls: list[tuple[str, str]]) -> int:
     made = sessions(count)
     original = {r.sid: r for r in made}
     started = time.perf_counter()
-    with from_url(urls["redis"]) as store:
+    with from_url(urls[0][1]) as store:
         records = record_io(store)
         for start in range(0, count, 1000):
             records.write(made[start : start + 1000])
     print(f"seeded {count} sessions into Redis in {time.perf_counter() - started:.1f} s")
 
-    names = list(urls)
     failures = 0
-    for source, target in itertools.pairwise(names):
+    late_ms = LATE_MS
+    for (source, source_url), (target, target_url) in itertools.pairwise(urls):
         command = [
             sys.executable, "-m", "token_session", "migrate",
-            "--from", urls[source], "--to", urls[target], "--batch", str(batch), "--json",
+            "--from", source_url, "--to", target_url, "--batch", str(batch), "--json",
         ]  # fmt: skip
         started = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
@@ -168,10 +293,12 @@ def run(count: int, batch: int, urls: dict[str, str]) -> int:
         if not done.stdout:
             raise SystemExit(f"migrate failed: {done.stderr}")
         summary = json.loads(done.stdout)
-        verdict = check(urls[target], original)
-        failures += verdict != "ok" or done.returncode != 0
+        if target.startswith("postgres"):
+            late_ms = LATE_AFTER_POSTGRES_MS
+        verdict = check(target_url, original, late_ms)
+        failures += verdict.mismatches > 0 or done.returncode != 0
         print(
-            f"{source:>5} -> {target:<11} copied {summary['copied']:>7}, skipped "
+            f"{source:>11} -> {target:<11} copied {summary['copied']:>7}, skipped "
             f"{summary['skipped']}, failed {len(summary['failed'])} in {elapsed:6.1f} s: "
             f"{summary['read'] / summary['seconds']:>7,.0f} sessions/s (process "
             f"{summary['read'] / elapsed:,.0f}/s); check: {verdict}"
