@@ -288,10 +288,17 @@ def test_both_packers_write_what_redis_py_writes(commands: list[tuple[object, ..
     assert python_resp(commands, "utf-8", "strict") == expected
 
 
-@pytest.mark.parametrize("argument", [True, 1.5, None, b"bytes"])
+@pytest.mark.parametrize("argument", [True, 1.5, None, bytearray(b"x")])
 def test_the_python_packer_refuses_what_the_store_never_sends(argument: object) -> None:
     with pytest.raises(TypeError):
         python_resp([("SET", "k", argument)], "utf-8", "strict")
+
+
+def test_both_packers_send_bytes_as_they_are() -> None:
+    # clear() deletes keys as SCAN gave them, those that are not UTF-8 too
+    command = ("DEL", b"sess:\xff\xfe", "sess:a")
+    expected = b"*3\r\n$3\r\nDEL\r\n$7\r\nsess:\xff\xfe\r\n$6\r\nsess:a\r\n"
+    assert resp([command]) == python_resp([command], "utf-8", "strict") == expected
 
 
 async def test_commands_in_flight_go_in_batches_answered_in_order(store: AsyncRedisStore) -> None:

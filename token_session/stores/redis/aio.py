@@ -3,12 +3,12 @@ on the lean connection of ``lean.py`` where it can, else through ``redis.asyncio
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ...flows import arun
 from ..base import Session
-from .format import Command, codec_of, unique
+from .format import Command, codec_of
 from .lean import LeanConnection
 from .options import DEFAULT_TIMEOUT, check_timeout, client_from_url
 from .resp import lean_settings
@@ -17,8 +17,9 @@ from .senders import (
     ConnectionPipeline,
     Errors,
     Replies,
-    mget_of,
     plain_pool,
+    primaries_of,
+    scan_step,
     timeout_after,
 )
 
@@ -45,6 +46,7 @@ class AsyncRedisStore:
         self.codec = codec_of(**options)
         self.timeout = check_timeout(timeout)
         self._owns_client = owns_client
+        self._cluster = hasattr(client, "get_primaries")
         self._errors = Errors()
         pool = plain_pool(client)
         settings = lean_settings(pool) if pool is not None and auto_pipeline else None
@@ -101,25 +103,27 @@ class AsyncRedisStore:
     async def clear(self) -> None:
         await arun(self, self.codec.clear_flow())
 
-    # -- the flows' calls: redis.asyncio's own SCAN, MGET and DEL
+    # -- the flows' calls: see RedisStore's
 
-    async def _keys(self) -> list[bytes | str]:
-        try:
-            return unique([key async for key in self._scan_iter()])
-        except Exception as exc:
-            raise self._errors.wrap(exc, "SCAN") from exc
+    async def _primaries(self) -> list[Any]:
+        return primaries_of(self.client)
 
-    def _scan_iter(self) -> AsyncIterator[Any]:
-        iterator: AsyncIterator[Any] = self.client.scan_iter(
-            match=self.codec.match_pattern(), count=self.codec.scan_count
-        )
-        return iterator
+    async def _scan(self, node: Any, cursor: int) -> tuple[int, list[bytes | str]]:
+        if node is None:
+            return scan_step(await self._run(self.codec.scan_command(cursor)))
+        match, count = self.codec.match_pattern(), self.codec.scan_count
+        pending = self.client.scan(cursor, match, count, target_nodes=node)
+        return scan_step(await self._await("SCAN", pending), node)
 
     async def _mget(self, keys: list[str]) -> list[bytes | None]:
-        return await self._await("MGET", mget_of(self.client)(keys))  # type: ignore[no-any-return]
+        if self._cluster:
+            return await self._await("MGET", self.client.mget_nonatomic(keys))  # type: ignore[no-any-return]
+        return await self._run(("MGET", *keys))  # type: ignore[no-any-return]
 
-    async def _delete(self, keys: list[str]) -> int:
-        return await self._await("DEL", self.client.delete(*keys))  # type: ignore[no-any-return]
+    async def _delete(self, keys: list[bytes | str]) -> int:
+        if self._cluster:
+            return await self._await("DEL", self.client.delete(*keys))  # type: ignore[no-any-return]
+        return await self._run(("DEL", *keys))  # type: ignore[no-any-return]
 
     async def _await(self, name: str, pending: Any) -> Any:
         try:

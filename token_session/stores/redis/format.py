@@ -225,19 +225,36 @@ class RedisCodec:
         return found
 
     # -- every session at once: SCAN, then MGET or DEL in batches. Flows (token_session.flows)
-    # that yield the shell's calls, ("_keys",) for the keys SCAN finds, ("_mget", keys) and
-    # ("_delete", keys), and are sent their answers.
+    # that yield the shell's calls and are sent their answers: ("_primaries",) for the nodes
+    # to walk ([None] for one server), ("_scan", node, cursor) for one SCAN step there,
+    # ("_mget", keys) and ("_delete", keys). One command each, each within the timeout.
+
+    def scan_command(self, cursor: int) -> Command:
+        return ("SCAN", cursor, "MATCH", self.match_pattern(), "COUNT", self.scan_count)
+
+    def keys_flow(self) -> Flow[list[bytes | str]]:
+        """Every key under the prefix, as Redis gives it, SCAN walking every primary as
+        connect-redis 9.0.0 does."""
+        keys: list[bytes | str] = []
+        for node in (yield ("_primaries",)):
+            cursor = 0
+            while True:
+                cursor, found = yield ("_scan", node, cursor)
+                keys += found
+                if cursor == 0:
+                    break
+        return unique(keys)
 
     def ids_flow(self) -> Flow[list[str]]:
-        keys, _ = self.split_keys((yield ("_keys",)))
+        keys, _ = self.split_keys((yield from self.keys_flow()))
         return [self.sid_of(key) for key in keys]
 
     def length_flow(self) -> Flow[int]:
-        keys, _ = self.split_keys((yield ("_keys",)))
+        keys, _ = self.split_keys((yield from self.keys_flow()))
         return len(keys)
 
     def all_flow(self) -> Flow[dict[str, Session]]:
-        keys, bad = self.split_keys((yield ("_keys",)))
+        keys, bad = self.split_keys((yield from self.keys_flow()))
         for sid, reason in bad.items():
             logger.warning("all(): skipped the key '%s%s': %s", self.prefix, sid, reason)
         found: dict[str, Session] = {}
@@ -246,7 +263,7 @@ class RedisCodec:
         return found
 
     def clear_flow(self) -> Flow[None]:
-        for batch in batches((yield ("_keys",))):
+        for batch in batches((yield from self.keys_flow())):
             yield ("_delete", batch)
 
     # -- records: the stored text and expiry as they are (the token-session command) --

@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from ...errors import InvalidArgumentError, SessionDecodeError
+from ...flows import run
 from ..records import (
     Finding,
     Page,
@@ -174,7 +175,7 @@ class RedisRecords:
 
     def doctor(self) -> list[Finding]:
         findings = self._eviction_findings()
-        keys = self.store._keys()
+        keys = run(self.store, self.codec.keys_flow())
         without_ttl: list[str] = []
         for batch in batches(keys):
             answers = self._pipeline([("PTTL", key) for key in batch])

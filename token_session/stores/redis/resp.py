@@ -44,8 +44,8 @@ class ProtocolError(ConnectionError):
 
 
 def resp(commands: Iterable[Command], encoding: str = "utf-8", errors: str = "strict") -> bytes:
-    """The store's commands (``str`` and ``int`` arguments) as RESP arrays of bulk strings,
-    the bytes redis-py's packer writes for them, at a fraction of its cost."""
+    """The store's commands (``str``, ``int`` and ``bytes`` arguments) as RESP arrays of
+    bulk strings, the bytes redis-py's packer writes for them, at a fraction of its cost."""
     if _pack_command is not None and encoding == "utf-8" and errors == "strict":
         return b"".join([_pack_command(command) for command in commands])
     return python_resp(commands, encoding, errors)
@@ -61,8 +61,12 @@ def python_resp(commands: Iterable[Command], encoding: str, errors: str) -> byte
                 data = arg.encode(encoding, errors)
             elif type(arg) is int:
                 data = b"%d" % arg
+            elif type(arg) is bytes:  # a key that is not UTF-8, deleted by clear()
+                data = arg
             else:  # as hiredis refuses what it cannot pack
-                raise TypeError(f"a command argument must be str or int, not {type(arg).__name__}")
+                raise TypeError(
+                    f"a command argument must be str, int or bytes, not {type(arg).__name__}"
+                )
             parts.append(b"$%d\r\n%b\r\n" % (len(data), data))
     return b"".join(parts)
 

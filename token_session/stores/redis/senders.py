@@ -17,7 +17,6 @@ import os
 import select
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 from ...errors import BackendUnavailableError, TokenSessionError
@@ -36,8 +35,9 @@ __all__ = [
     "Errors",
     "HeldConnections",
     "Replies",
-    "mget_of",
     "plain_pool",
+    "primaries_of",
+    "scan_step",
     "timeout_after",
 ]
 
@@ -85,11 +85,19 @@ def plain_pool(client: Any) -> Any:
     return pool
 
 
-def mget_of(client: Any) -> Callable[[list[str]], Any]:
-    """The client's MGET of keys in any slots: a cluster's plain MGET refuses keys of
-    different slots."""
-    mget: Callable[[list[str]], Any] = getattr(client, "mget_nonatomic", client.mget)
-    return mget
+def primaries_of(client: Any) -> list[Any]:
+    """The nodes a SCAN walks: a cluster's primaries, else ``[None]``, the one server."""
+    primaries = getattr(client, "get_primaries", None)
+    return list(primaries()) if primaries is not None else [None]
+
+
+def scan_step(answer: Any, node: Any = None) -> tuple[int, list[bytes | str]]:
+    """A SCAN's answer as (the next cursor, the keys): Redis's reply, redis-py's
+    ``(cursor, keys)``, or a cluster's ``({node name: cursor}, keys)`` for ``node``."""
+    cursor, keys = answer
+    if node is not None:
+        cursor = cursor[node.name]
+    return int(cursor), list(keys)
 
 
 class HeldConnections:

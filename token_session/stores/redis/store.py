@@ -3,15 +3,16 @@ through redis-py."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ...flows import run
 from ..base import Session
-from .format import Command, codec_of, unique
+from .format import Command, codec_of
 from .options import DEFAULT_TIMEOUT, check_timeout, client_from_url
-from .senders import Errors, HeldConnections, mget_of, plain_pool
+from .senders import Errors, HeldConnections, plain_pool, primaries_of, scan_step
 
 
 class RedisStore:
@@ -43,6 +44,7 @@ class RedisStore:
         # a cluster, or a client with a connection of its own: through the client, bounded
         # by its socket timeouts (from_url sets them to `timeout`)
         self._lane = HeldConnections(pool) if pool is not None else None
+        self._cluster = hasattr(client, "get_primaries")
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisStore:
@@ -87,24 +89,28 @@ class RedisStore:
     def clear(self) -> None:
         run(self, self.codec.clear_flow())
 
-    # -- the flows' calls: redis-py's own SCAN, MGET and DEL
+    # -- the flows' calls, one command each; on a cluster, through redis-py's cluster client
+    # (SCAN on one primary at a time, MGET and DEL split by slot)
 
-    def _keys(self) -> list[bytes | str]:
-        # RedisCluster.scan_iter walks every primary, as connect-redis 9.0.0 does
-        def scan() -> list[bytes | str]:
-            codec = self.codec
-            return unique(
-                self.client.scan_iter(match=codec.match_pattern(), count=codec.scan_count)
-            )
+    def _primaries(self) -> list[Any]:
+        return primaries_of(self.client)
 
-        keys: list[bytes | str] = self._call("SCAN", scan)
-        return keys
+    def _scan(self, node: Any, cursor: int) -> tuple[int, list[bytes | str]]:
+        if node is None:
+            return scan_step(self._run(self.codec.scan_command(cursor)))
+        match, count = self.codec.match_pattern(), self.codec.scan_count
+        scan = functools.partial(self.client.scan, target_nodes=node)
+        return scan_step(self._call("SCAN", scan, cursor, match, count), node)
 
     def _mget(self, keys: list[str]) -> list[bytes | None]:
-        return self._call("MGET", mget_of(self.client), keys)  # type: ignore[no-any-return]
+        if self._cluster:
+            return self._call("MGET", self.client.mget_nonatomic, keys)  # type: ignore[no-any-return]
+        return self._run(("MGET", *keys))  # type: ignore[no-any-return]
 
-    def _delete(self, keys: list[str]) -> int:
-        return self._call("DEL", self.client.delete, *keys)  # type: ignore[no-any-return]
+    def _delete(self, keys: list[bytes | str]) -> int:
+        if self._cluster:
+            return self._call("DEL", self.client.delete, *keys)  # type: ignore[no-any-return]
+        return self._run(("DEL", *keys))  # type: ignore[no-any-return]
 
     def _call(self, name: str, function: Callable[..., Any], *args: Any) -> Any:
         try:
