@@ -368,3 +368,38 @@ async def test_a_killed_primary_fails_only_its_own_commands(cluster: list[RedisS
     await store.clear()
     await store.close()
     blocking.close()
+
+
+async def test_a_stalled_primary_stalls_only_its_own_commands(cluster: list[RedisServer]) -> None:
+    ports = [server.port for server in cluster]
+    wait_for(lambda: cluster_ok(ports), "the cluster to agree", seconds=15)
+    url = f"redis://127.0.0.1:{ports[0]}/0?cluster=1&prefix=fs:&timeout={TIMEOUT}"
+    store = AsyncRedisStore.from_url(url)
+    blocking = RedisStore.from_url(url)
+    sids = [f"s{i}" for i in range(200)]
+    await asyncio.gather(*(store.set(sid, {"n": 0}) for sid in sids))
+    node_of = {sid: store.client.get_node_from_key(f"fs:{sid}").port for sid in sids}
+    victim = cluster[1]
+    live = [sid for sid in sids if node_of[sid] != victim.port]
+    stalled = [sid for sid in sids if node_of[sid] == victim.port]
+    with stopped(victim):  # for less than the cluster's node timeout (5 s)
+        with elapsed() as took:
+            results = await asyncio.gather(
+                *(store.set(sid, {"n": 1}) for sid in sids), return_exceptions=True
+            )
+        assert took[0] < BOUND
+        wrong_live, wrong_dead = outcome_by_node(sids, results, node_of, victim.port)
+        assert not wrong_live and not wrong_dead, (wrong_live[:3], wrong_dead[:3])
+        with elapsed() as took:
+            for sid in live[:20]:
+                blocking.set(sid, {"n": 2})
+            with pytest.raises(BackendUnavailableError):
+                blocking.get(stalled[0])
+        assert took[0] < 20 * 0.05 + BOUND
+    assert await store.get(live[0]) == {"n": 2}
+    assert blocking.get(live[0]) == {"n": 2}
+    await store.set(stalled[0], {"n": 3})  # the same stores, the node answering again
+    assert blocking.get(stalled[0]) == {"n": 3}
+    await store.clear()
+    await store.close()
+    blocking.close()
