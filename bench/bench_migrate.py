@@ -68,15 +68,17 @@ def sessions(count: int) -> list[StoredSession]:
 
 
 # How far a session's expiry may move along a route, in milliseconds (found - original):
-# - Redis keeps milliseconds, read back as PTTL added to a clock read once per page: a few
-#   ms either way; MongoDB and connect-session-knex's timestamptz keep milliseconds.
+# - Redis keeps milliseconds, but as a TTL: written as PX from a clock read before the
+#   batch is sent, read back as PTTL added to a clock read after the answer, each a few ms
+#   (tens under load) later. MongoDB and connect-session-knex's timestamptz keep ms.
 # - MySQL keeps whole seconds, Math.round(ms / 1000) as express-mysql-session: up to 500 ms
 #   either way.
 # - PostgreSQL's connect-pg-simple keeps whole seconds rounded UP, to_timestamp(ceil(ms /
-#   1000)): up to 999 ms later, never earlier. Later hops keep that second (a whole second
-#   is its own Math.round and its own ceil), so from a PostgreSQL hop on an expiry may be
-#   999 ms late plus Redis's few ms: 2 s late allowed there, 1 s elsewhere. Anything
-#   outside (a second lost, a time zone shift of an hour) counts as a mismatch.
+#   1000)): up to 999 ms later than what it is given, never earlier, and what Redis gives
+#   it is already a few ms late: a second and a few ms late in all. Later hops keep that
+#   second (a whole second is its own Math.round and its own ceil) and Redis adds its few
+#   ms again: from a PostgreSQL hop on, 2 s late is allowed, 1 s before it (and 1 s early
+#   everywhere). Anything beyond (a second lost, a time zone's hour) is a mismatch.
 EARLY_MS = 1_000
 LATE_MS = 1_000
 LATE_AFTER_POSTGRES_MS = 2_000
