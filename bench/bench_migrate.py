@@ -91,6 +91,7 @@ class Verdict:
     extra: int
     changed: int  # another text
     moved: int  # another expiry, outside the tolerance
+    shifts: tuple[int, int]  # the earliest and the latest expiry found - original, in ms
 
     @property
     def mismatches(self) -> int:
@@ -107,8 +108,10 @@ class Verdict:
             )
             if count
         ]
-        return f"{self.checked:,} checked, {self.mismatches} mismatches" + (
-            f" ({'; '.join(problems)})" if problems else ""
+        return (
+            f"{self.checked:,} checked, {self.mismatches} mismatches"
+            + (f" ({'; '.join(problems)})" if problems else "")
+            + f", expiry {self.shifts[0]:+,} to {self.shifts[1]:+,} ms"
         )
 
 
@@ -118,13 +121,15 @@ def check(url: str, original: dict[str, StoredSession], late_ms: int) -> Verdict
     found = snapshot(url)
     both = original.keys() & found.keys()
     changed = moved = 0
+    shifts = [0]
     for sid in both:
         changed += found[sid].text != original[sid].text
         shift = (found[sid].expires_ms or 0) - (original[sid].expires_ms or 0)
         moved += not -EARLY_MS <= shift <= late_ms
+        shifts.append(shift)
     return Verdict(
         len(both), len(original.keys() - found.keys()), len(found.keys() - original.keys()),
-        changed, moved,
+        changed, moved, (min(shifts), max(shifts)),
     )  # fmt: skip
 
 
