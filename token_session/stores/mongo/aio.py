@@ -33,10 +33,11 @@ class AsyncMongoStore(MongoShell):
         return cls._from_url(AsyncMongoClient, url, timeout, options)
 
     async def _run(self, op: Op[T]) -> T:
-        with self._deadline():
-            starting = self._starting()
-            if starting is not None:
-                await self._call(starting)
+        starting = self._starting()
+        if starting is None:
+            return await self._call(op)
+        with self._deadline():  # one deadline for both
+            await self._call(starting)
             return await self._call(op)
 
     async def _call(self, op: Op[T]) -> T:

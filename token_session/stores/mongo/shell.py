@@ -87,7 +87,10 @@ class MongoShell:
         owns_client: bool = False,
         **options: Any,
     ) -> None:
+        from pymongo import timeout as limit
+
         self.timeout = check_timeout(timeout)
+        self._limit = limit
         codec_options, unknown = split_options(options)
         if unknown:
             raise InvalidArgumentError(
@@ -131,10 +134,9 @@ class MongoShell:
         connects on first use only: nothing to release)."""
 
     def _deadline(self) -> AbstractContextManager[None]:
-        """pymongo's client-side operation timeout: every call inside shares one deadline."""
-        from pymongo import timeout
-
-        return timeout(self.timeout)
+        """pymongo's client-side operation timeout: every call inside shares one deadline
+        (a nested one only shortens it)."""
+        return self._limit(self.timeout)
 
     def _starting(self) -> Op[Any] | None:
         """What connect-mongo's ``setAutoRemove`` does, on first use: the operation to run

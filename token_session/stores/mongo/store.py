@@ -46,10 +46,11 @@ class MongoStore(MongoShell):
         client.close()
 
     def _run(self, op: Op[T]) -> T:
-        with self._deadline():
-            starting = self._starting()
-            if starting is not None:
-                self._call(starting)
+        starting = self._starting()
+        if starting is None:
+            return self._call(op)
+        with self._deadline():  # one deadline for both
+            self._call(starting)
             return self._call(op)
 
     def _call(self, op: Op[T]) -> T:
