@@ -180,3 +180,18 @@ async def test_a_killed_server_then_restarted_asyncio(server: MongoServer) -> No
         assert await store.get("lost") is None
         await store.destroy("ack0")
         assert await store.get("ack0") is None
+
+
+async def test_closing_against_a_stalled_server_is_bounded(server: MongoServer) -> None:
+    blocking = MongoStore.from_url(server.url, db_name=DB, timeout=1.0)
+    asyncio_store = AsyncMongoStore.from_url(server.url, db_name=DB, timeout=1.0)
+    blocking.set("a", {"n": 1})
+    await asyncio_store.set("b", {"n": 2})
+    with stalled(server):
+        started = time.monotonic()
+        blocking.close()  # pymongo says goodbye to the server (endSessions)
+        await asyncio_store.close()
+        elapsed = time.monotonic() - started
+    assert elapsed < 2 * 1.0 + SLACK, elapsed
+    with MongoStore.from_url(server.url, db_name=DB) as store:
+        assert store.get("a") == {"n": 1} and store.get("b") == {"n": 2}

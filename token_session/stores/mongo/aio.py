@@ -95,7 +95,8 @@ class AsyncMongoStore(MongoShell):
             self._remover.cancel()
             await asyncio.gather(self._remover, return_exceptions=True)
         if self._owns_client:
-            await self.client.close()
+            with self._deadline():
+                await self.client.close()
 
     async def __aenter__(self) -> AsyncMongoStore:
         return self

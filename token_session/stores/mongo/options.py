@@ -5,7 +5,10 @@ pymongo gets and what the store takes. No I/O.
 every call inside ``pymongo.timeout(timeout)``, pymongo's client-side operation timeout,
 which covers server selection, connection checkout, sending and reading (and pymongo's own
 retry). It is the keyword, else ``?timeout=`` in the URL, else the URL's ``timeoutMS`` (a
-pymongo option, also kept for the client), else 5.
+pymongo option, also kept for the client), else 5. A stalled or unreachable server gives
+``BackendUnavailableError`` when it runs out. pymongo retries a write only where the server
+recognises the retry (a replica set's retryable writes, by transaction number), so a write
+that reached the server is never applied twice over a newer one.
 """
 
 from __future__ import annotations

@@ -107,7 +107,8 @@ class MongoStore(MongoShell):
         if self._remover is not None:
             self._remover.join(timeout=10)
         if self._owns_client:
-            self.client.close()
+            with self._deadline():  # its endSessions goodbye may meet a stalled server
+                self.client.close()
 
     def __enter__(self) -> MongoStore:
         return self
