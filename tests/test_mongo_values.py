@@ -171,3 +171,24 @@ def test_an_unserialize_that_fails_is_a_decode_error(client: Any, name: str) -> 
     with pytest.raises(SessionDecodeError, match=r"'a'.*unserialize"):
         store.get("a")
     assert store.all() == {}
+
+
+@pytest.mark.parametrize("stringify", [True, False])
+def test_hostile_sessions_are_refused_and_nothing_is_written(
+    client: Any, name: str, stringify: bool
+) -> None:
+    store = MongoStore(client, db_name=DB, collection_name=name, stringify=stringify)
+    store.set("a", {"n": 1})
+    deep: dict[str, Any] = {}
+    inner = deep
+    for _ in range(5000):
+        inner["a"] = inner = {}
+    for session, reason in (
+        ({"x": "a" * 17_000_000}, "16 MB"),
+        (deep, "deep"),
+        ({"k\x00": 1} if not stringify else {"n": float("nan"), "k": object()}, ""),
+    ):
+        with pytest.raises(InvalidArgumentError, match=reason or None):
+            store.set("a", session)
+    assert store.get("a") == ({"n": 1} if stringify else {"cookie": None, "n": 1})
+    client[DB].drop_collection(name)

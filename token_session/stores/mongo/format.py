@@ -106,7 +106,13 @@ class MongoCodec:
         if self.serialize is not None or self.unserialize is not None:
             return (self.serialize or default_serialize)(session)
         if not self.stringify:
-            return default_serialize(session)
+            try:
+                return default_serialize(session)
+            except RecursionError:
+                raise InvalidArgumentError(
+                    "session cannot be stored: nested too deeply for a BSON document "
+                    "(MongoDB stores at most 100 levels)"
+                ) from None
         return encode_session(session)
 
     def decode(self, sid: str, document: Mapping[str, Any] | None) -> Session | None:
@@ -121,7 +127,10 @@ class MongoCodec:
         elif isinstance(stored, str) and not self.stringify:
             raise self._encrypted_or_corrupt(sid, stored)
         elif not self.stringify:
-            value = plain(stored)
+            try:
+                value = plain(stored)
+            except RecursionError:
+                raise SessionDecodeError(sid, "nested too deeply to read") from None
         elif not isinstance(stored, str):
             raise SessionDecodeError(sid, f"session is a {type(stored).__name__}, not JSON text")
         else:

@@ -54,10 +54,17 @@ class _Errors:
         self.unavailable = errors.ConnectionFailure
         self.failure = errors.OperationFailure
         self.invalid = InvalidDocument
+        self.too_large = errors.DocumentTooLarge
         self.timeout = timeout
 
     def wrap(self, exc: BaseException, method: str) -> TokenSessionError:
+        if isinstance(exc, self.too_large):  # nothing was sent
+            return InvalidArgumentError(
+                f"session too large for MongoDB, whose documents hold at most 16 MB: {exc}"
+            )
         if isinstance(exc, self.invalid):  # nothing was sent
+            return InvalidArgumentError(f"session cannot be stored in MongoDB: {exc}")
+        if isinstance(exc, RecursionError):  # pymongo encoding a serialize function's value
             return InvalidArgumentError(f"session cannot be stored in MongoDB: {exc}")
         if getattr(exc, "timeout", False):  # pymongo's client-side operation timeout
             return BackendUnavailableError(
