@@ -111,6 +111,21 @@ def test_a_user_client_without_timeouts_is_bounded_by_the_store(server: MongoSer
         assert store.get("a") == {"n": 1}
 
 
+async def test_a_user_asyncio_client_without_timeouts_is_bounded_by_the_store(
+    server: MongoServer,
+) -> None:
+    client: pymongo.AsyncMongoClient[dict[str, Any]]
+    client = pymongo.AsyncMongoClient(server.url, tz_aware=True)
+    store = AsyncMongoStore(client, db_name=DB, timeout=1.0)
+    await store.set("a", {"n": 1})
+    with stalled(server), bounded(1.0):
+        await store.get("a")
+    assert await store.get("a") == {"n": 1}
+    await store.close()  # the user's client stays open
+    assert await store.get("a") == {"n": 1}
+    await client.close()
+
+
 def test_a_killed_server_then_restarted_blocking(server: MongoServer) -> None:
     with MongoStore.from_url(server.url, db_name=DB, timeout=1.0) as store:
         sessions = written(10)
