@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import click
 from rich.console import Console
+from rich.text import Text
 
 from ..errors import InvalidArgumentError, TokenSessionError
 from ..stores import Store, from_url
@@ -106,16 +107,38 @@ class Output:
         self.errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
     def json(self, value: Any) -> None:
-        sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
+        text = json.dumps(value, ensure_ascii=False)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate, which JSON text may carry escaped
+            text = json.dumps(value)
+        sys.stdout.write(text + "\n")
 
-    def note(self, text: str) -> None:
+    def note(self, text: str | Text) -> None:
         """A remark for people (on stderr, so that stdout stays the data)."""
         if not self.as_json:
             self.errors.print(text)
 
     def failures(self, failed: dict[str, str]) -> None:
         for sid, reason in failed.items():
-            self.errors.print(f"[red]unreadable[/] {sid}: {reason}", markup=True)
+            self.errors.print(
+                Text.assemble(("unreadable", "red"), f" {shown(sid)}: {shown(reason)}")
+            )
+
+
+def shown(value: str, lines: bool = False) -> str:
+    """Text from a backend or from a user as it can be printed for people: control characters
+    (terminal escape sequences included; new lines and tabs too unless ``lines``) and lone
+    surrogates as Python escapes; an id that is empty or has spaces at either end as a Python
+    literal (``' x'``). Print it as a ``rich.text.Text``, never as markup."""
+    if (not lines and value.strip() != value) or not value:
+        return repr(value)
+    if value.isprintable():
+        return value
+    kept = "\n\t" if lines else ""
+    return "".join(
+        char if char.isprintable() or char in kept else repr(char)[1:-1] for char in value
+    )
 
 
 def iso(ms: int | None) -> str | None:

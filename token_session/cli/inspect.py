@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import bisect
+import re
 import statistics
 
 import click
 from rich.json import JSON
 from rich.table import Table
+from rich.text import Text
 
 from ..compat.cookie import now_ms
 from ..errors import SessionNotFoundError
@@ -20,12 +22,14 @@ from .common import (
     iso,
     json_option,
     open_store,
+    shown,
     store_options,
     store_spec,
     text_size,
 )
 
 PAGE = 50
+LONE_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")  # any surrogate escape; a pair too
 SCAN_BATCH = 1000
 
 
@@ -84,7 +88,7 @@ def ls_command(
     table.columns[0].no_wrap = True
     for record in rows:
         table.add_row(
-            record.sid,
+            Text(shown(record.sid)),
             iso(record.expires_ms) or "never",
             human_ttl(record.remaining_ms(now)),
             human_size(text_size(record.text)),
@@ -137,15 +141,19 @@ def get_command(
         out.json({**_summary(record, now), "session": session})
         return 0
     out.note(
-        f"{sid}  expires {iso(record.expires_ms) or 'never'} "
-        f"({human_ttl(record.remaining_ms(now))})  {human_size(text_size(record.text))}"
+        Text(
+            f"{shown(sid)}  expires {iso(record.expires_ms) or 'never'} "
+            f"({human_ttl(record.remaining_ms(now))})  {human_size(text_size(record.text))}"
+        )
     )
     try:
-        shown = JSON(record.text)
+        # written with \u escapes where the text holds a lone surrogate, which no terminal
+        # can take as it is
+        pretty = JSON(record.text, ensure_ascii=LONE_SURROGATE.search(record.text) is not None)
     except RecursionError:  # deeper than the indenting encoder goes: the text as stored
         click.echo(record.text)
     else:
-        out.console.print(shown)
+        out.console.print(pretty)
     return 0
 
 
@@ -178,9 +186,9 @@ def rm_command(
         out.json({"removed": removed, "missing": missing})
     else:
         for sid in removed:
-            out.console.print(f"removed {sid}")
+            out.console.print(Text(f"removed {shown(sid)}"))
         for sid in missing:
-            out.errors.print(f"no session {sid}")
+            out.errors.print(Text(f"no session {shown(sid)}"))
     return 1 if missing and not force else 0
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict
 
 import click
+from rich.text import Text
 
-from .common import Output, json_option, open_store, redact, store_options, store_spec
+from .common import Output, json_option, open_store, redact, shown, store_options, store_spec
 
 LEVEL_STYLE = {"ok": "green", "info": "blue", "warning": "yellow", "error": "bold red"}
 
@@ -75,10 +76,14 @@ def doctor_command(
     if as_json:
         out.json({"store": redact(spec.url), "findings": [asdict(f) for f in findings]})
         return 1 if bad else 0
-    out.console.print(f"[bold]{redact(spec.url)}[/]")
+    out.console.print(Text(shown(redact(spec.url)), style="bold"))
     for finding in findings:
-        style = LEVEL_STYLE[finding.level]
-        out.console.print(f"[{style}]{finding.level:<8}[/] {finding.check}: {finding.message}")
+        level = (f"{finding.level:<8}", LEVEL_STYLE[finding.level])
+        out.console.print(
+            Text.assemble(level, f" {shown(finding.check)}: {shown(finding.message, lines=True)}")
+        )
         if finding.fix:
-            out.console.print(f"         [dim]fix:[/] {finding.fix}")
+            out.console.print(
+                Text.assemble("         ", ("fix:", "dim"), f" {shown(finding.fix, lines=True)}")
+            )
     return 1 if bad else 0

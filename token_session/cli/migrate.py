@@ -18,7 +18,7 @@ from rich.progress import (
 from rich.text import Text
 
 from ..migration import DEFAULT_BATCH, MigrationState, migrate
-from .common import Output, config_option, json_option, open_store, redact
+from .common import Output, config_option, json_option, open_store, redact, shown
 from .config import load_config, resolve
 
 FAILED_SHOWN = 20
@@ -162,7 +162,7 @@ def migrate_command(
             f"in {elapsed:.1f} s ({state.read / elapsed if elapsed else 0:,.0f} sessions/s)"
         )
         for sid, reason in list(state.failed.items())[:FAILED_SHOWN]:
-            out.console.print(f"  failed {sid}: {reason}")
+            out.console.print(Text(f"  failed {shown(sid)}: {shown(reason)}"))
         if len(state.failed) > FAILED_SHOWN:
             out.console.print(f"  ... and {len(state.failed) - FAILED_SHOWN} more (see --json)")
     return 1 if state.failed else 0
