@@ -98,6 +98,31 @@ def test_blocking_store_on_a_stalled_server() -> None:
         assert store.get("after") == {"n": 3}
 
 
+async def test_a_client_made_without_timeouts_waits_the_store_s_timeout() -> None:
+    import redis.asyncio
+
+    with lone_redis() as server:
+        blocking = RedisStore(redis.Redis(port=server.port), owns_client=True, timeout=TIMEOUT)
+        store = AsyncRedisStore(
+            redis.asyncio.Redis(port=server.port), owns_client=True, timeout=TIMEOUT
+        )
+        blocking.set("kept", {"n": 1})
+        await store.get("kept")
+        with stopped(server):
+            for call in (lambda: blocking.get("kept"), blocking.all, blocking.ids):
+                with elapsed() as took, pytest.raises(BackendUnavailableError):
+                    call()
+                assert took[0] < BOUND
+            for pending in (store.get("kept"), store.all(), store.length()):
+                with elapsed() as took, pytest.raises(BackendUnavailableError):
+                    await pending
+                assert took[0] < BOUND
+        assert blocking.all() == {"kept": {"n": 1}}
+        assert await store.all() == {"kept": {"n": 1}}
+        blocking.close()
+        await store.close()
+
+
 @PATHS
 async def test_async_store_on_a_stalled_server(path: str) -> None:
     with lone_redis() as server:

@@ -160,10 +160,11 @@ class HeldConnections:
             raise
 
     def _connect(self, connection: Any, deadline: float) -> None:
-        # once, within what is left of the deadline: not the connection's own retries
-        own = connection.socket_connect_timeout
+        # once, handshake included, within what is left of the deadline: not the
+        # connection's own retries
+        own = connection.socket_connect_timeout, connection.socket_timeout
         left = _left(deadline, self.timed_out)
-        connection.socket_connect_timeout = left if own is None else min(own, left)
+        connection.socket_connect_timeout = connection.socket_timeout = left
         try:
             connect = getattr(connection, "connect_check_health", None)
             if connect is not None:
@@ -171,12 +172,14 @@ class HeldConnections:
             else:  # pragma: no cover - redis-py before 6
                 connection.connect()
         finally:
-            connection.socket_connect_timeout = own
+            connection.socket_connect_timeout, connection.socket_timeout = own
 
     def close(self) -> None:
         idle, self.idle = self.idle, []
         if self.pid == os.getpid():
             for connection in idle:
+                # its socket has the store's timeouts: the client connects anew, with its own
+                connection.disconnect()
                 self.pool.release(connection)
 
 
