@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import redis
 
 from token_session.cli import main
 
@@ -83,3 +84,25 @@ def test_migrate_copies_every_session_and_reports_the_unreadable_records(
     out = capsys.readouterr().out
     assert status == 1 and f"copied {len(good)}," in out
     assert all(f"failed {sid}: " in out for sid in CORRUPT)
+
+
+def test_redis_keys_that_name_no_session_are_listed_and_skipped(
+    store_urls: dict[str, str], redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A key not UTF-8, longer than an id can be, or the prefix itself: named, not fatal."""
+    url = store_urls["redis"]
+    good = {record.sid for record in seed(url, 4)}
+    prefix = url.rpartition("prefix=")[2].encode()
+    with redis.Redis.from_url(redis_url) as client:
+        for key in (prefix + b"\xff\xfe", prefix + b"x" * 300, prefix):
+            client.set(key, "{}", px=3_600_000)
+    status, listing = run_json(capsys, "ls", "--all", "--store", url)
+    assert status == 1
+    assert {entry["sid"] for entry in listing["sessions"]} == good
+    assert len(listing["failed"]) == 3
+    status, stats = run_json(capsys, "stats", "--store", url)
+    assert (status, stats["count"], len(stats["failed"])) == (1, 4, 3)
+    status = main(["migrate", "--from", url, "--to", store_urls["mysql"], "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert (status, summary["copied"], len(summary["failed"])) == (1, 4, 3)
+    assert set(snapshot(store_urls["mysql"])) == good
