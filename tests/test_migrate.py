@@ -15,6 +15,7 @@ from token_session.cli import main
 from token_session.compat import js_iso
 from token_session.compat.cookie import from_ms, now_ms
 from token_session.compat.jsjson import dumps
+from token_session.errors import InvalidArgumentError
 from token_session.migration import MigrationState, migrate
 from token_session.stores import MemoryStore, from_url
 from token_session.stores.records import StoredSession, record_io
@@ -225,3 +226,15 @@ def test_failures_are_reported_with_their_ids(
     status = main(["migrate", "--from", store_urls["redis"], "--to", store_urls["mysql"]])
     out = capsys.readouterr().out
     assert status == 1 and f"failed {too_long}" in out and "copied 50" in out
+
+
+def test_a_state_file_that_cannot_be_read_or_written_is_one_error_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    source, target = "memory://", "memory://"
+    status = main(["migrate", "--from", source, "--to", target, "--state", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert status == 1 and err.startswith("token-session: error: cannot read state file")
+    assert len(err.splitlines()) == 1
+    with pytest.raises(InvalidArgumentError, match="cannot write state file"):
+        MigrationState("a", "b").save(str(tmp_path / "no-such-directory" / "state.json"))

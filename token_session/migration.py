@@ -49,6 +49,8 @@ class MigrationState:
             return cls(source, target)
         try:
             saved = cls(**json.loads(Path(path).read_text("utf-8")))
+        except OSError as exc:
+            raise InvalidArgumentError(f"cannot read state file {path}: {exc.strerror}") from None
         except (ValueError, TypeError) as exc:
             raise InvalidArgumentError(
                 f"state file {path} is not a migration state: {exc}"
@@ -62,8 +64,11 @@ class MigrationState:
 
     def save(self, path: str) -> None:
         temporary = f"{path}.tmp"
-        Path(temporary).write_text(json.dumps(asdict(self)), "utf-8")
-        os.replace(temporary, path)  # a crash mid-write leaves the previous state whole
+        try:
+            Path(temporary).write_text(json.dumps(asdict(self)), "utf-8")
+            os.replace(temporary, path)  # a crash mid-write leaves the previous state whole
+        except OSError as exc:
+            raise InvalidArgumentError(f"cannot write state file {path}: {exc.strerror}") from None
 
 
 def _write(target: RecordIO, records: Sequence[StoredSession]) -> WriteResult:
