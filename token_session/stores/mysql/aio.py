@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ...errors import InvalidArgumentError
 from ..base import Session
 from .aio_pool import AsyncmyPool, AsyncSharedConnection, AsyncSource
-from .connections import Deadline, Driver, on_connections
+from .connections import Deadline, Driver, Failure, on_connections
 from .schema import Flow
 from .shell import StoreBase
 
@@ -38,6 +38,32 @@ async def _aclean_periodically(store_ref: weakref.ref[AsyncMySQLStore], interval
         except Exception as exc:
             logger.warning("clearing expired sessions failed: %s", exc)
         del store
+
+
+class _Alarm:
+    """Cancels the operation's task when its time is up, as ``asyncio.timeout`` does (which
+    Python 3.10 lacks), with one timer for the whole operation and no task per wait."""
+
+    __slots__ = ("handle", "rang", "task")
+
+    def __init__(self, seconds: float) -> None:
+        self.task = asyncio.current_task()
+        self.rang = False
+        self.handle = asyncio.get_running_loop().call_later(seconds, self._ring)
+
+    def _ring(self) -> None:
+        if self.task is not None:
+            self.rang = True
+            self.task.cancel()
+
+    def failure(self, exc: BaseException, deadline: Deadline) -> Failure:
+        if self.rang and isinstance(exc, asyncio.CancelledError):
+            self.rang = False
+            uncancel = getattr(self.task, "uncancel", None)  # Python 3.11+
+            if uncancel is not None:
+                uncancel()
+            return Failure(TimeoutError("no answer in time"), True)
+        return deadline.failure(exc)
 
 
 class AsyncMySQLStore(StoreBase["asyncmy.Connection | asyncmy.Pool"]):
@@ -89,17 +115,19 @@ class AsyncMySQLStore(StoreBase["asyncmy.Connection | asyncmy.Pool"]):
             self._start_cleaner()
         deadline = Deadline(self.timeout)
         send = on_connections(flow, self._driver, self.timeout).send
-        source, answer = self._source, None
+        source, answer, alarm = self._source, None, _Alarm(self.timeout)
         try:
             while True:
                 request = send(answer)
                 try:
                     answer = await getattr(source, request[0])(*request[1:], deadline)
                 except BaseException as exc:  # cancelled too: the plan releases the connection
-                    answer = deadline.failure(exc)
+                    answer = alarm.failure(exc, deadline)
         except StopIteration as done:
             result: T = done.value
             return result
+        finally:
+            alarm.handle.cancel()
 
     async def get(self, sid: str) -> Session | None:
         return await self._run(self.core.get(sid))

@@ -19,7 +19,8 @@ __all__ = ["AsyncSharedConnection", "AsyncSource", "AsyncmyPool"]
 
 
 class AsyncSource:
-    """:class:`.pool.Source` for asyncio: the same methods, awaited."""
+    """:class:`.pool.Source` for asyncio: the same methods, awaited. The store bounds each
+    operation as a whole (its task is cancelled when the time is up), so they need not."""
 
     async def acquire(self, deadline: Deadline) -> tuple[asyncmy.Connection, bool]:
         raise NotImplementedError
@@ -39,8 +40,12 @@ class AsyncSource:
         self, connection: asyncmy.Connection, statement: Statement, deadline: Deadline
     ) -> Any:
         check_idle(_hung_up(connection))
-        left = deadline.left()  # before the coroutine is made: it is never left unawaited
-        return await asyncio.wait_for(_execute(connection, statement), left)
+        async with connection.cursor() as cursor:
+            await cursor.execute(statement.sql, statement.params)
+            result = await cursor.fetchall() if statement.fetch else cursor.rowcount
+        if not connection.get_autocommit():
+            await connection.commit()
+        return result
 
 
 def _hung_up(connection: Any) -> bool:
@@ -53,15 +58,6 @@ def _hung_up(connection: Any) -> bool:
         return True
     sock = transport.get_extra_info("socket")
     return sock is None or hung_up(sock.fileno())
-
-
-async def _execute(connection: asyncmy.Connection, statement: Statement) -> Any:
-    async with connection.cursor() as cursor:
-        await cursor.execute(statement.sql, statement.params)
-        result = await cursor.fetchall() if statement.fetch else cursor.rowcount
-    if not connection.get_autocommit():
-        await connection.commit()
-    return result
 
 
 class AsyncmyPool(AsyncSource):
@@ -99,7 +95,7 @@ class AsyncmyPool(AsyncSource):
             raise BackendUnavailableError("the MySQL pool is closed")
         pool = self.pool if self.pool is not None else self._made()
         try:
-            connection: asyncmy.Connection = await asyncio.wait_for(pool.acquire(), deadline.left())
+            connection: asyncmy.Connection = await pool.acquire()
         except RuntimeError:
             if self._closed:  # closed while this waited for a connection
                 raise BackendUnavailableError("the MySQL pool is closed") from None
@@ -116,8 +112,7 @@ class AsyncmyPool(AsyncSource):
 
     async def discard_idle(self, deadline: Deadline) -> None:
         if self.pool is not None:
-            left = deadline.left()
-            await asyncio.wait_for(self.pool.clear(), left)
+            await self.pool.clear()
 
     async def close(self) -> None:
         """Close the idle connections, and the busy ones once they are back."""
@@ -142,13 +137,10 @@ class AsyncSharedConnection(AsyncSource):
         self._lock = asyncio.Lock()
 
     async def acquire(self, deadline: Deadline) -> tuple[asyncmy.Connection, bool]:
-        left = deadline.left()
-        await asyncio.wait_for(self._lock.acquire(), left)
+        await self._lock.acquire()
         try:
             if not self.connection.connected:
-                # the same object, connected again
-                left = deadline.left()
-                await asyncio.wait_for(self.connection.connect(), left)
+                await self.connection.connect()  # the same object, connected again
                 return self.connection, False
             return self.connection, True
         except BaseException:

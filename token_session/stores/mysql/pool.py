@@ -89,13 +89,20 @@ class Source:
         raise NotImplementedError
 
     def execute(self, connection: Connection[Any], statement: Statement, deadline: Deadline) -> Any:
-        sock = getattr(connection, "_sock", None)
+        given: Any = connection
+        sock = given._sock
         check_idle(sock is None or hung_up(sock.fileno()))
-        with _socket_timeouts(connection, deadline.left()), connection.cursor() as cursor:
-            cursor.execute(statement.sql, statement.params)
-            result = cursor.fetchall() if statement.fetch else cursor.rowcount
+        # PyMySQL applies these to the socket before each read and write
+        saved = given._read_timeout, given._write_timeout
+        given._read_timeout = given._write_timeout = deadline.left()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(statement.sql, statement.params)
+                result = cursor.fetchall() if statement.fetch else cursor.rowcount
             if not connection.get_autocommit():
                 connection.commit()
+        finally:
+            given._read_timeout, given._write_timeout = saved
         return result
 
 
