@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -210,3 +211,51 @@ async def test_closing_against_a_stalled_server_is_bounded(server: MongoServer) 
     assert elapsed < 2 * 1.0 + SLACK, elapsed
     with MongoStore.from_url(server.url, db_name=DB) as store:
         assert store.get("a") == {"n": 1} and store.get("b") == {"n": 2}
+
+
+def test_no_acknowledged_write_is_lost_when_the_server_is_killed_under_load(
+    server: MongoServer,
+) -> None:
+    store = MongoStore.from_url(server.url, db_name=DB, collection_name="load", timeout=1.0)
+    acked: dict[str, int] = {}
+    tried: dict[str, int] = {}
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def writer(sid: str) -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            tried[sid] = n
+            try:
+                store.set(sid, {"n": n})
+            except BackendUnavailableError:
+                time.sleep(0.05)
+            except BaseException as exc:  # anything else fails the test
+                errors.append(exc)
+                return
+            else:
+                acked[sid] = n
+
+    threads = [threading.Thread(target=writer, args=(f"w{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(1.5)
+        kill(server)
+        time.sleep(1.0)
+        before_restart = dict(acked)
+        server.start()
+        time.sleep(1.5)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+    assert not errors, errors
+    assert all(not thread.is_alive() for thread in threads)
+    for sid, n in acked.items():
+        stored = store.get(sid)
+        assert stored is not None and acked[sid] <= stored["n"] <= tried[sid], (sid, n, stored)
+    assert len(before_restart) == 4  # each wrote before the kill, and again after the restart
+    assert all(acked[sid] > before_restart[sid] for sid in acked), (before_restart, acked)
+    store.close()
