@@ -4,8 +4,13 @@
 options of each operation, and how a stored document becomes a session; :mod:`.values` maps
 JS values to the BSON the Node driver writes. :class:`MongoStore` (:mod:`.store`, pymongo's
 ``MongoClient``) and :class:`AsyncMongoStore` (:mod:`.aio`, ``AsyncMongoClient``) only run
-them, on what they share (:mod:`.shell`); :class:`MongoRecords` (:mod:`.records`) is the
-``token-session`` command's record access and ``doctor``.
+them, on what they share (:mod:`.shell`), each operation bounded by the store's ``timeout``
+(:mod:`.options`: the options, and what a URL holds); :class:`MongoRecords`
+(:mod:`.records`) is the ``token-session`` command's record access and ``doctor``.
+
+Where connect-mongo goes wrong the store does better: ``all()`` skips a document it cannot
+decode (connect-mongo's fails), ``length()`` counts the live sessions only, and a failed
+TTL index creation is tried again on the next call.
 """
 
 from __future__ import annotations
