@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import psycopg
 import pytest
 import redis
 
@@ -13,7 +14,8 @@ from token_session.cli import main
 
 from .snapshots import snapshot
 from .test_cli_commands import run, run_json, seed
-from .test_cli_errors import CORRUPT, put_raw
+from .test_cli_errors import CORRUPT, error_line, put_raw
+from .test_postgres_store import scratch_database
 
 BACKENDS = ["redis", "mysql", "mongo"]
 
@@ -106,3 +108,31 @@ def test_redis_keys_that_name_no_session_are_listed_and_skipped(
     summary = json.loads(capsys.readouterr().out)
     assert (status, summary["copied"], len(summary["failed"])) == (1, 4, 3)
     assert set(snapshot(store_urls["mysql"])) == good
+
+
+def test_postgres_rows_that_are_not_sessions(
+    postgres_url: str, store_urls: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """connect-pg-simple's json column holds any JSON value: an array or a string is no
+    session, for get, ls, stats and migrate alike."""
+    with scratch_database(postgres_url, "ts_cli") as database:
+        url = f"{database}?create_table_if_missing=true&prune_session_interval=0"
+        good = {record.sid for record in seed(url, 3)}  # the table, as the store makes it
+        with psycopg.connect(database, autocommit=True) as db:
+            for sid, text in (("array", "[1,2]"), ("string", '"text"')):
+                db.execute(
+                    "INSERT INTO session (sid, sess, expire)"
+                    " VALUES (%s, %s, now() + interval '1 hour')",
+                    (sid, text),
+                )
+        status, out, err = run(capsys, "get", "array", "--store", url)
+        assert (status, out) == (1, "")
+        assert "stored session 'array' cannot be decoded" in error_line(err)
+        status, listing = run_json(capsys, "ls", "--store", url)
+        assert status == 1 and {e["sid"] for e in listing["sessions"]} == good
+        assert set(listing["failed"]) == {"array", "string"}
+        status, stats = run_json(capsys, "stats", "--store", url)
+        assert (status, stats["count"], set(stats["failed"])) == (1, 3, {"array", "string"})
+        status = main(["migrate", "--from", url, "--to", store_urls["redis"], "--json"])
+        summary = json.loads(capsys.readouterr().out)
+        assert (status, summary["copied"], set(summary["failed"])) == (1, 3, {"array", "string"})
