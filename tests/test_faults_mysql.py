@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import asyncmy
 import pymysql
 import pytest
 
@@ -309,3 +310,36 @@ def test_a_read_lost_with_its_reply_runs_again_on_a_new_connection(
 def _cut_and_resume(proxy: TcpProxy) -> None:
     proxy.cut()
     proxy.resume()
+
+
+def test_a_users_connection_stalled_times_out_and_is_connected_again(
+    db: dict[str, Any], options: dict[str, Any], proxy: TcpProxy
+) -> None:
+    connection = pymysql.connect(**{**db, "port": proxy.port}, autocommit=True)
+    store_options = {k: v for k, v in options.items() if k not in db}
+    with MySQLStore(connection, **store_options) as store:
+        store.set("a", {"n": 1})
+        with proxy.stalled():
+            fails_in_time(lambda: store.get("a"))
+        assert store.get("a") == {"n": 1}  # the same connection object, connected again
+    assert connection.open
+    connection.close()
+
+
+async def test_async_a_users_connection_and_pool_stalled_time_out_and_recover(
+    db: dict[str, Any], options: dict[str, Any], proxy: TcpProxy
+) -> None:
+    store_options = {k: v for k, v in options.items() if k not in db}
+    connect_args = {**db, "port": proxy.port, "autocommit": True}
+    connection = await asyncmy.connect(**connect_args)
+    pool = await asyncmy.create_pool(minsize=1, maxsize=2, **connect_args)
+    for given in (connection, pool):
+        store = AsyncMySQLStore(given, **store_options)
+        await store.set("a", {"n": 1})
+        with proxy.stalled():
+            await afails_in_time(lambda store=store: store.get("a"))
+        assert await store.get("a") == {"n": 1}
+        await store.close()
+    connection.close()
+    pool.close()
+    await pool.wait_closed()
