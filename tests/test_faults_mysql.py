@@ -91,7 +91,7 @@ def test_a_stall_is_a_timeout_never_doubled_and_the_store_recovers(
         store.set("a", {"n": 1})
         with proxy.stalled():
             took = fails_in_time(lambda: store.get("a"))
-            assert took >= TIMEOUT * 0.9  # it did wait for the server, and only once
+            assert TIMEOUT * 0.9 <= took < TIMEOUT * 1.9  # it waited for the server, once
             fails_in_time(lambda: store.set("b", {"n": 2}))
             fails_in_time(store.length)
         assert store.get("a") == {"n": 1}
