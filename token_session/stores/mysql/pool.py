@@ -20,16 +20,15 @@ from .schema import Statement
 __all__ = ["MySQLPool", "SharedConnection", "Source"]
 
 
-_HUNG_UP = select.POLLIN | getattr(select, "POLLRDHUP", 0)
-
-
 def hung_up(fd: int) -> bool:
     """Whether the server closed an idle connection's socket (or sent something unasked,
     as MySQL's goodbye on ``wait_timeout``): then nothing is to be sent on it."""
     if fd < 0:
         return True
+    if not hasattr(select, "poll"):  # Windows
+        return bool(select.select([fd], [], [], 0)[0])
     poller = select.poll()
-    poller.register(fd, _HUNG_UP)
+    poller.register(fd, select.POLLIN | getattr(select, "POLLRDHUP", 0))
     return bool(poller.poll(0))
 
 
