@@ -14,8 +14,10 @@ import pytest
 import redis
 import redis.asyncio
 
-from token_session import InvalidArgumentError
+from token_session import BackendUnavailableError, InvalidArgumentError
 from token_session.stores import AsyncRedisStore, RedisStore, async_from_url, from_url
+
+from .redis_servers import free_port
 
 Way = Callable[[str, dict[str, Any], str], RedisStore]
 
@@ -181,3 +183,27 @@ def test_the_constructor_refuses_an_unknown_option(client: redis.Redis) -> None:
         RedisStore(client, bogus=1)
     with pytest.raises(InvalidArgumentError, match="timeout"):
         AsyncRedisStore(redis.asyncio.Redis(), timeout="5")  # type: ignore[arg-type]
+
+
+async def test_cluster_on_a_server_that_is_no_cluster_node(redis_url: str) -> None:
+    url = f"{redis_url}?cluster=1"
+    with pytest.raises(InvalidArgumentError, match="drop \\?cluster=1"):
+        from_url(url)  # redis-py's cluster client connects at once
+    store = async_from_url(url)  # and its asyncio twin on first use
+    with pytest.raises(InvalidArgumentError, match="drop \\?cluster=1"):
+        await store.get("a")
+    with pytest.raises(InvalidArgumentError, match="drop \\?cluster=1"):
+        await store.all()
+    await store.close()
+
+
+async def test_cluster_that_cannot_be_reached() -> None:
+    port = free_port()
+    with pytest.raises(BackendUnavailableError):
+        from_url(f"redis://127.0.0.1:{port}/0?cluster=1&timeout=1")
+    store = async_from_url(f"redis://127.0.0.1:{port}/0?cluster=1&timeout=1")
+    with pytest.raises(BackendUnavailableError):
+        await store.get("a")
+    with pytest.raises(BackendUnavailableError):
+        await store.ids()
+    await store.close()

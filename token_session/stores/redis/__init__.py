@@ -28,9 +28,10 @@ When Redis fails (``timeout``: seconds, 5 by default, in the constructor, ``from
 - on a cluster, the asyncio store's batches go to each node on their own: a node that fails
   or stalls fails only its own commands;
 - a key under the prefix that names no session (not UTF-8, the prefix alone, longer than
-  the id limit) and a value that is no session are skipped by ``all`` (with a warning
-  naming them), ``ids`` and ``length``, listed in the record pages' ``failed``, and deleted
-  by ``clear``; ``get`` of a corrupt value raises SessionDecodeError and leaves it alone.
+  the id limit) is skipped by ``all`` (with a warning naming it), ``ids`` and ``length``,
+  listed in the record pages' ``failed`` (as is a value that is not UTF-8 text), and
+  deleted by ``clear``; a value that is no session is skipped by ``all`` with a warning
+  naming its id, and ``get`` of it raises SessionDecodeError and leaves it alone.
 """
 
 from .aio import AsyncRedisStore

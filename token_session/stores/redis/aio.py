@@ -106,6 +106,8 @@ class AsyncRedisStore:
     # -- the flows' calls: see RedisStore's
 
     async def _primaries(self) -> list[Any]:
+        if self._cluster:  # redis.asyncio's cluster client learns its nodes on first use
+            await self._await("CLUSTER SLOTS", self.client.initialize())
         return primaries_of(self.client)
 
     async def _scan(self, node: Any, cursor: int) -> tuple[int, list[bytes | str]]:

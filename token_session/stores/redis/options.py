@@ -125,4 +125,8 @@ def client_from_url(url: str, options: dict[str, Any], *, aio: bool) -> tuple[An
         client = client_class.from_url(parsed.client_url, **client_options)
     except (ValueError, TypeError) as exc:  # a bad port, scheme or option value
         raise InvalidArgumentError(f"bad Redis store URL or option: {exc}") from exc
+    except Exception as exc:  # a cluster client connects at once
+        from .senders import Errors
+
+        raise Errors().wrap(exc, "connecting") from exc
     return client, parsed.store_options

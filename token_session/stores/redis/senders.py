@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Any
 
-from ...errors import BackendUnavailableError, TokenSessionError
+from ...errors import BackendUnavailableError, InvalidArgumentError, TokenSessionError
 from .resp import READS, resp
 
 if sys.version_info >= (3, 11):
@@ -65,6 +65,15 @@ class Errors:
         )
 
     def wrap(self, exc: BaseException, command: str) -> TokenSessionError:
+        if "Cluster mode is not enabled" in str(exc):  # redis-py's RedisClusterException
+            return InvalidArgumentError(
+                "a Redis Cluster client (?cluster=1) on a Redis that is no cluster node: "
+                "drop ?cluster=1, or name a node of the cluster"
+            )
+        if "Redis Cluster cannot be connected" in str(exc):
+            return BackendUnavailableError(
+                f"no node of the Redis Cluster answers during {command}: {exc}"
+            )
         if isinstance(exc, self.unavailable) or str(exc).startswith(_UNAVAILABLE_REPLIES):
             return BackendUnavailableError(
                 f"Redis unavailable during {command}: {exc or type(exc).__name__}; "
