@@ -45,6 +45,12 @@ from token_session.stores.mysql import (
     MySQLStoreCore,
     js_round,
 )
+from token_session.stores.mysql.connections import (
+    Driver,
+    Failure,
+    StaleConnectionError,
+    on_connections,
+)
 from token_session.stores.records import StoredSession, every_record
 
 from .backends import mysql_connect_args
@@ -1390,3 +1396,55 @@ def test_rows_that_are_not_sessions_are_skipped_by_all_and_listed_by_pages(
         with pytest.raises(SessionDecodeError, match=repr(sid)):
             store.get(sid)
     assert rows(admin, table)["b"] == (later, "{not json")  # left as it was
+
+
+# --- the connection policy, a pure flow --------------------------------------------------
+
+
+def plan(flow: Any, answers: dict[str, list[Any]]) -> tuple[list[str], Any]:
+    """Carry out :func:`on_connections` with scripted answers; the requests it made, and
+    what it returned or raised."""
+    driver = Driver(pymysql.MySQLError, pymysql.InterfaceError, (pymysql.MySQLError,))
+    steps = on_connections(flow, driver, 2.0)
+    made: list[str] = []
+    answer: Any = None
+    try:
+        while True:
+            request = steps.send(answer)
+            made.append(request[0] + (":broken" if request[0] == "release" and request[2] else ""))
+            answer = answers[request[0]].pop(0) if answers.get(request[0]) else None
+            if isinstance(answer, tuple) and answer and isinstance(answer[0], BaseException):
+                answer = Failure(*answer)
+    except StopIteration as done:
+        return made, done.value
+    except Exception as exc:
+        return made, exc
+
+
+def test_the_policy_runs_again_only_what_was_never_sent_or_only_reads() -> None:
+    core = MySQLStoreCore(create_database_table=False)
+    lost = pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query")
+    reused, fresh = ("c1", True), ("c2", False)
+    # a read lost on a connection used before runs again on a new one
+    made, result = plan(core.get("a"), {"acquire": [reused, fresh], "execute": [(lost,), []]})
+    assert (
+        made
+        == ["acquire", "execute", "release:broken", "discard_idle", "acquire", "execute", "release"]
+        and result is None
+    )
+    # a write lost the same way may have been applied: not sent again
+    made, result = plan(core.set("a", {}), {"acquire": [reused], "execute": [(lost,)]})
+    assert made == ["acquire", "execute", "release:broken"]
+    assert isinstance(result, BackendUnavailableError) and result.__cause__ is lost
+    # a write on a connection seen closed before sending runs again
+    stale = StaleConnectionError("closed while idle")
+    made, result = plan(core.set("a", {}), {"acquire": [reused, fresh], "execute": [(stale,), 1]})
+    assert made[-2:] == ["execute", "release"] and result is None
+    # a timeout is never run again, read or write, and breaks the connection
+    for flow in (core.get("a"), core.set("a", {})):
+        made, result = plan(flow, {"acquire": [reused], "execute": [(lost, True)]})
+        assert made == ["acquire", "execute", "release:broken"]
+        assert isinstance(result, BackendUnavailableError) and "timeout (2 s)" in str(result)
+    # no connection in time: nothing to release
+    made, result = plan(core.get("a"), {"acquire": [(TimeoutError(), True)]})
+    assert made == ["acquire"] and isinstance(result, BackendUnavailableError)
