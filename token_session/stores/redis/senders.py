@@ -130,6 +130,14 @@ class HeldConnections:
         self.broken = ConnectionError
         self.reply_error = ResponseError
         self.timed_out = RedisTimeoutError
+        from redis.connection import AbstractConnection
+
+        # redis-py 6 and later; before, a connection is made by its own connect()
+        self.plain_connect = (
+            AbstractConnection.connect
+            if hasattr(AbstractConnection, "connect_check_health")
+            else None
+        )
 
     def __call__(self, command: Command, deadline: float) -> Any:
         if self.pid != os.getpid():  # a forked child must not share its parent's sockets
@@ -175,10 +183,9 @@ class HeldConnections:
         left = _left(deadline, self.timed_out)
         connection.socket_connect_timeout = connection.socket_timeout = left
         try:
-            connect = getattr(connection, "connect_check_health", None)
-            if connect is not None:
-                connect(check_health=True, retry_socket_connect=False)
-            else:  # pragma: no cover - redis-py before 6
+            if type(connection).connect is self.plain_connect:
+                connection.connect_check_health(check_health=True, retry_socket_connect=False)
+            else:  # a Sentinel's connection finds the master in its own connect()
                 connection.connect()
         finally:
             connection.socket_connect_timeout, connection.socket_timeout = own
