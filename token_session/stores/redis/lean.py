@@ -81,7 +81,7 @@ class _Protocol(asyncio.Protocol):
     def closed_by_peer(self) -> bool:
         """Whether Redis closed the socket while it was idle, the loop not knowing yet: a
         restarted server's socket, which must not be written to (a write is not resent)."""
-        if self.waiters or self.fileno < 0:
+        if self.waiters or self.lost or self.fileno < 0:
             return False
         try:
             return bool(select.select([self.fileno], [], [], 0)[0])
