@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Iterator
@@ -50,6 +51,20 @@ def node_store(
     store.close()
 
 
+def expires_within(
+    client: redis.Redis, key: str, seconds: float, since: float, rounding: int = 1000
+) -> int:
+    """The key's PTTL, checked to be what ``EX seconds`` leaves after the time since
+    ``since`` (a time.monotonic() taken before the expiry's clock started), give or take
+    ``rounding`` ms (connect-redis rounds a cookie's expiry to whole seconds): exact,
+    whatever time the test took."""
+    pttl = int(client.pttl(key))
+    waited = (time.monotonic() - since) * 1000
+    low = seconds * 1000 - waited - rounding - 2  # Redis counts whole milliseconds
+    assert low <= pttl <= math.ceil(seconds) * 1000, (pttl, waited)
+    return pttl
+
+
 def fresh_sid() -> str:
     return uuid.uuid4().hex
 
@@ -66,10 +81,13 @@ def test_python_writes_the_bytes_and_ttl_node_writes(
     text = dumps(session)
     shape = "plain" if session["cookie"] == {"maxAge": 0} else "express"
     node_sid, py_sid = fresh_sid(), fresh_sid()
+    since = time.monotonic()
     node_store.set(node_sid, text, shape=shape)
     py_store.set(py_sid, loads(text))
     assert client.get(prefix + py_sid) == client.get(prefix + node_sid)
-    assert abs(client.ttl(prefix + py_sid) - client.ttl(prefix + node_sid)) <= 1
+    # whole seconds each, written one after the other
+    gap = 1000 + (time.monotonic() - since) * 1000
+    assert abs(client.pttl(prefix + py_sid) - client.pttl(prefix + node_sid)) <= gap
 
 
 @given(session=express_sessions)
@@ -109,12 +127,13 @@ def test_touch_from_either_side_gives_the_same_ttl(
 ) -> None:
     sid = fresh_sid()
     py_store.set(sid, {"n": 1})
+    since = time.monotonic()
     later = Cookie(max_age=lifetime_ms).to_json()
     node_store.touch(sid, dumps({"n": 1, "cookie": later}))
-    node_ttl = client.ttl(prefix + sid)
+    node_pttl = expires_within(client, prefix + sid, lifetime_ms / 1000, since)
     py_store.touch(sid, {"n": 1, "cookie": later})
-    assert abs(client.ttl(prefix + sid) - node_ttl) <= 1
-    assert abs(node_ttl - lifetime_ms / 1000) <= 1
+    py_pttl = expires_within(client, prefix + sid, lifetime_ms / 1000, since)
+    assert abs(py_pttl - node_pttl) <= 1000 + (time.monotonic() - since) * 1000
     assert client.get(prefix + sid) == b'{"n":1}'
 
 
@@ -154,14 +173,16 @@ def test_per_session_ttl_holds_when_node_touches_it(
     node_store: NodeStore, py_store: RedisStore, client: redis.Redis, prefix: str
 ) -> None:
     tokens = TokenSession(py_store)
+    since = time.monotonic()
     sid = tokens.new_with_ttl({"code": "493817"}, 120).sid
-    assert 119 <= client.ttl(prefix + sid) <= 120
+    expires_within(client, prefix + sid, 120, since, rounding=0)
     # Node token-session's get touches with the cookie it read: the expiry the cookie says
     node_store.token_session("get", sid=sid)
-    assert 118 <= client.ttl(prefix + sid) <= 120
+    expires_within(client, prefix + sid, 120, since)
     time.sleep(1.1)
+    since = time.monotonic()
     tokens.get(sid)  # a Python touch extends it by its own TTL again
-    assert 119 <= client.ttl(prefix + sid) <= 120
+    expires_within(client, prefix + sid, 120, since, rounding=0)
 
 
 def test_connect_redis_7_and_9_and_python_write_the_same_bytes(
