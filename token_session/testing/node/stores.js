@@ -1,0 +1,141 @@
+'use strict';
+// The Node session stores token_session.testing opens, by package and major version, over a
+// backend URL and the store's own options. Each opener resolves to {store, close, raw}:
+// raw(sid) is what the backend holds for the session, read beside the store (the Redis
+// value, the Mongo document as extended JSON, the SQL row with every column as text).
+const session = require('express-session');
+
+const redisRaw = (read, store) => async (sid) => read(store.prefix + sid);
+
+async function connectRedis(version, url, options) {
+  if (version === '9') {
+    const { createClient } = require('redis');
+    const client = createClient({ url });
+    client.on('error', () => {});
+    await client.connect();
+    const { RedisStore } = require('connect-redis-9');
+    const store = new RedisStore({ client, ...options });
+    return { store, close: () => client.destroy(), raw: redisRaw((key) => client.get(key), store) };
+  }
+  const { createClient } = require('redis4');
+  const client = createClient({ url, legacyMode: version === '6' });
+  client.on('error', () => {});
+  await client.connect();
+  const commands = version === '6' ? client.v4 : client;
+  const RedisStore = version === '6'
+    ? require('connect-redis-6')(session)
+    : require('connect-redis-7').default;
+  const store = new RedisStore({ client, ...options });
+  return { store, close: () => client.disconnect(), raw: redisRaw((key) => commands.get(key), store) };
+}
+
+async function connectMongo(version, url, options) {
+  let store;
+  if (version === '6') {
+    const { MongoStore } = require('connect-mongo-6');
+    store = MongoStore.create({ mongoUrl: url, ...options });
+  } else {
+    const { MongoClient } = require('mongodb4');
+    const MongoStore = require('connect-mongo-4');
+    store = MongoStore.create({ clientPromise: MongoClient.connect(url), ...options });
+  }
+  const collection = await store.collectionP;
+  const { EJSON } = require(version === '6' ? 'mongodb' : 'mongodb4').BSON;
+  const raw = async (sid) => {
+    const document = await collection.findOne({ _id: sid });
+    return document == null ? null : EJSON.serialize(document, { relaxed: true });
+  };
+  return { store, close: () => store.close(), raw };
+}
+
+function mysqlOptions(url) {
+  const parsed = new URL(url);
+  const options = {
+    host: parsed.hostname,
+    port: Number(parsed.port || 3306),
+    user: decodeURIComponent(parsed.username) || 'root',
+    password: decodeURIComponent(parsed.password),
+    database: decodeURIComponent(parsed.pathname.slice(1)),
+  };
+  if (!options.password) delete options.password;
+  return options;
+}
+
+async function expressMysqlSession(version, url, options) {
+  const MySQLStore = require('express-mysql-session-' + version)(session);
+  const all = { ...mysqlOptions(url), ...options };
+  const store = version === '3'
+    ? new MySQLStore(all)
+    : await new Promise((resolve, reject) => {
+      const made = new MySQLStore(all, (err) => (err ? reject(err) : resolve(made)));
+    });
+  if (version === '3') await store.onReady();
+  const query = (sql, params) => (version === '3'
+    ? store.query(sql, params)
+    : new Promise((resolve, reject) => store.query(sql, params, (err, rows) => (err ? reject(err) : resolve(rows)))));
+  const raw = async (sid) => {
+    const { tableName, columnNames } = store.options.schema;
+    const sql = 'SELECT * FROM ?? WHERE ?? = ?';
+    const rows = await query(sql, [tableName, columnNames.session_id, sid]);
+    return rows.length ? { ...rows[0] } : null;
+  };
+  const close = () => (version === '3' ? store.close() : new Promise((done) => store.close(() => done())));
+  return { store, close, raw };
+}
+
+// A pg client whose every column comes back as the text PostgreSQL sends.
+function pgRaw(url, table, sidColumn) {
+  const pg = require('pg');
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
+  const types = { getTypeParser: () => (text) => text };
+  const raw = async (sid) => {
+    const text = `SELECT * FROM ${table} WHERE ${sidColumn} = $1`;
+    const { rows } = await pool.query({ text, values: [sid], types });
+    return rows.length ? rows[0] : null;
+  };
+  return { raw, end: () => pool.end() };
+}
+
+async function connectPgSimple(version, url, options) {
+  const PGStore = require('connect-pg-simple')(session);
+  const store = new PGStore({ conString: url, pruneSessionInterval: false, ...options });
+  const reader = pgRaw(url, store.quotedTable(), 'sid');
+  return { store, raw: reader.raw, close: async () => { await reader.end(); await store.close(); } };
+}
+
+async function connectSessionKnex(version, url, options) {
+  const knex = require('knex');
+  const { ConnectSessionKnexStore } = require('connect-session-knex');
+  const db = knex({ client: 'pg', connection: url });
+  const store = new ConnectSessionKnexStore({ knex: db, cleanupInterval: 0, ...options });
+  await store.ready;
+  const { tableName, sidFieldName } = store.options;
+  const reader = pgRaw(url, `"${tableName}"`, `"${sidFieldName}"`);
+  return { store, raw: reader.raw, close: async () => { await reader.end(); await db.destroy(); } };
+}
+
+async function sessionMemoryStore(version, url, options) {
+  const MemoryStore = require('session-memory-store')(session);
+  const store = new MemoryStore(options);
+  const raw = async (sid) => {
+    const value = store.store.get(sid);
+    return value === undefined ? null : value;
+  };
+  return { store, raw, close: () => store.store.close() };
+}
+
+module.exports = {
+  'connect-redis': connectRedis,
+  'connect-mongo': connectMongo,
+  'express-mysql-session': expressMysqlSession,
+  'connect-pg-simple': connectPgSimple,
+  'connect-session-knex': connectSessionKnex,
+  'session-memory-store': sessionMemoryStore,
+};
+
+// open({package, version, url, options}): the major version picks the pinned package
+module.exports.open = function open(config) {
+  const opener = module.exports[config.package];
+  if (!opener) throw new Error('no Node store ' + config.package);
+  return opener(String(config.version), config.url, config.options || {});
+};
