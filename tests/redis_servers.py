@@ -92,14 +92,16 @@ def lone_redis(*extra: str) -> Iterator[RedisServer]:
 
 
 @contextlib.contextmanager
-def redis_sentinel(master: RedisServer, name: str = "sessions") -> Iterator[int]:
-    """A Redis Sentinel watching ``master`` under ``name``; yields the sentinel's port."""
+def redis_sentinel(master: RedisServer, name: str = "sessions", *settings: str) -> Iterator[int]:
+    """A Redis Sentinel watching ``master`` under ``name``; yields the sentinel's port.
+    ``settings`` are more lines of its configuration."""
     with tempfile.TemporaryDirectory(prefix="ts-sentinel-") as directory:
         port = free_port()
         config = Path(directory) / "sentinel.conf"
         config.write_text(
             f"port {port}\nbind 127.0.0.1\ndir {directory}\n"
             f"sentinel monitor {name} 127.0.0.1 {master.port} 1\n"
+            + "".join(line + "\n" for line in settings)
         )
         process = subprocess.Popen(
             ["redis-server", str(config), "--sentinel"],

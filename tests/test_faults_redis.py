@@ -25,7 +25,15 @@ from token_session import BackendUnavailableError
 from token_session.stores import AsyncRedisStore, RedisStore
 
 from .faults import elapsed
-from .redis_servers import RedisServer, cluster_ok, cluster_servers, free_port, lone_redis, wait_for
+from .redis_servers import (
+    RedisServer,
+    cluster_ok,
+    cluster_servers,
+    free_port,
+    lone_redis,
+    redis_sentinel,
+    wait_for,
+)
 
 TIMEOUT = 1.0
 BOUND = TIMEOUT + 1.5  # two busy cores
@@ -428,3 +436,52 @@ async def test_a_stalled_primary_stalls_only_its_own_commands(cluster: list[Redi
     await store.clear()
     await store.close()
     blocking.close()
+
+
+async def test_a_sentinel_failover_finds_the_new_master() -> None:
+    from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+    from redis.sentinel import Sentinel
+
+    fast = (
+        "sentinel down-after-milliseconds sessions 300",
+        "sentinel failover-timeout sessions 2000",
+    )
+    with (
+        lone_redis() as master,
+        lone_redis("--replicaof", "127.0.0.1", str(master.port)) as replica,
+        redis_sentinel(master, "sessions", *fast) as port,
+    ):
+        wait_for(
+            lambda: (
+                redis.Redis(port=replica.port).info("replication")["master_link_status"] == "up"
+            ),
+            "the replica to follow its master",
+        )
+        sentinel = Sentinel([("127.0.0.1", port)], socket_timeout=TIMEOUT)
+        blocking = RedisStore(sentinel.master_for("sessions"), timeout=TIMEOUT)
+        async_sentinel = AsyncSentinel([("127.0.0.1", port)], socket_timeout=TIMEOUT)
+        store = AsyncRedisStore(async_sentinel.master_for("sessions"), timeout=TIMEOUT)
+        blocking.set("a", {"n": 1})
+        await store.set("b", {"n": 2})
+        master.stop()
+        deadline = time.monotonic() + 15
+        served: set[str] = set()
+        while served != {"blocking", "async"}:  # fails, each within the timeout, until promoted
+            assert time.monotonic() < deadline, "the stores never found the new master"
+            for name, call in (
+                ("blocking", lambda: blocking.set("c", {"n": 3})),
+                ("async", lambda: asyncio.ensure_future(store.set("d", {"n": 4}))),
+            ):
+                with elapsed() as took:
+                    try:
+                        pending = call()
+                        if pending is not None:
+                            await pending
+                        served.add(name)
+                    except BackendUnavailableError:
+                        await asyncio.sleep(0.1)
+                assert took[0] < BOUND
+        with redis.Redis(port=replica.port) as promoted:
+            assert promoted.get("sess:c") == b'{"n":3}' and promoted.get("sess:d") == b'{"n":4}'
+        blocking.close()
+        await store.close()
