@@ -6,14 +6,13 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ...errors import InvalidArgumentError
-from ..base import Session
+from ..flowstore import AsyncFlowStore
 from .aio_pool import AsyncmyPool, AsyncSharedConnection, AsyncSource
 from .connections import Deadline, Driver, Failure, on_connections
+from .format import MySQLStoreCore
 from .schema import Flow
 from .shell import StoreBase
 
@@ -66,7 +65,9 @@ class _Alarm:
         return deadline.failure(exc)
 
 
-class AsyncMySQLStore(StoreBase["asyncmy.Connection | asyncmy.Pool"]):
+class AsyncMySQLStore(
+    StoreBase["asyncmy.Connection | asyncmy.Pool"], AsyncFlowStore[MySQLStoreCore]
+):
     """:class:`~.store.MySQLStore` for asyncio, on asyncmy, with the same options.
 
     ``connection`` is an asyncmy ``Connection`` (one operation at a time) or an asyncmy
@@ -129,31 +130,6 @@ class AsyncMySQLStore(StoreBase["asyncmy.Connection | asyncmy.Pool"]):
         finally:
             alarm.handle.cancel()
 
-    async def get(self, sid: str) -> Session | None:
-        return await self._run(self.core.get(sid))
-
-    async def set(self, sid: str, session: Mapping[str, Any]) -> None:
-        await self._run(self.core.set(sid, session))
-
-    async def touch(self, sid: str, session: Mapping[str, Any]) -> None:
-        """Rewrite ``expires`` only (nothing with ``disable_touch``)."""
-        await self._run(self.core.touch(sid, session))
-
-    async def destroy(self, sid: str) -> None:
-        await self._run(self.core.destroy(sid))
-
-    async def all(self) -> dict[str, Session]:
-        return await self._run(self.core.all())
-
-    async def ids(self) -> list[str]:
-        return await self._run(self.core.ids())
-
-    async def length(self) -> int:
-        return await self._run(self.core.length())
-
-    async def clear(self) -> None:
-        await self._run(self.core.clear())
-
     async def clear_expired_sessions(self) -> int:
         """Delete expired rows now (what the clean-up task runs); returns how many."""
         return await self._run(self.core.clear_expired_sessions())
@@ -171,14 +147,5 @@ class AsyncMySQLStore(StoreBase["asyncmy.Connection | asyncmy.Pool"]):
         if self.end_connection_on_close:
             await self._source.close()
 
-    async def __aenter__(self) -> AsyncMySQLStore:
+    async def _started(self) -> None:
         self._start_cleaner()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()

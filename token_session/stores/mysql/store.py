@@ -5,16 +5,15 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from collections.abc import Mapping
-from types import TracebackType
 from typing import Any, TypeVar
 
 import pymysql
 from pymysql.connections import Connection
 
 from ...errors import InvalidArgumentError
-from ..base import Session
+from ..flowstore import FlowStore
 from .connections import Deadline, Driver, on_connections
+from .format import MySQLStoreCore
 from .pool import MySQLPool, SharedConnection, Source
 from .schema import Flow
 from .shell import StoreBase
@@ -42,7 +41,7 @@ def _clean_periodically(
         del store
 
 
-class MySQLStore(StoreBase["Connection[Any] | MySQLPool"]):
+class MySQLStore(StoreBase["Connection[Any] | MySQLPool"], FlowStore[MySQLStoreCore]):
     """A blocking store on PyMySQL, row for row what express-mysql-session writes.
 
     ``connection`` is a PyMySQL ``Connection`` (shared, one operation at a time) or a
@@ -100,31 +99,6 @@ class MySQLStore(StoreBase["Connection[Any] | MySQLPool"]):
             result: T = done.value
             return result
 
-    def get(self, sid: str) -> Session | None:
-        return self._run(self.core.get(sid))
-
-    def set(self, sid: str, session: Mapping[str, Any]) -> None:
-        self._run(self.core.set(sid, session))
-
-    def touch(self, sid: str, session: Mapping[str, Any]) -> None:
-        """Rewrite ``expires`` only (nothing with ``disable_touch``)."""
-        self._run(self.core.touch(sid, session))
-
-    def destroy(self, sid: str) -> None:
-        self._run(self.core.destroy(sid))
-
-    def all(self) -> dict[str, Session]:
-        return self._run(self.core.all())
-
-    def ids(self) -> list[str]:
-        return self._run(self.core.ids())
-
-    def length(self) -> int:
-        return self._run(self.core.length())
-
-    def clear(self) -> None:
-        self._run(self.core.clear())
-
     def clear_expired_sessions(self) -> int:
         """Delete expired rows now (what the clean-up thread runs); returns how many."""
         return self._run(self.core.clear_expired_sessions())
@@ -139,14 +113,3 @@ class MySQLStore(StoreBase["Connection[Any] | MySQLPool"]):
             self._cleaner.join()
         if self.end_connection_on_close:
             self._source.close()
-
-    def __enter__(self) -> MySQLStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -7,15 +7,13 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import Mapping
-from types import TracebackType
 from typing import Any, TypeVar
 
 import psycopg
 
 from ...errors import BackendUnavailableError
-from ..base import Session
-from .core import Flow
+from ..flowstore import AsyncFlowStore
+from .core import Flow, PostgresCore
 from .pipe import AsyncSource, Pipe, async_source_for
 from .shell import PostgresShell
 
@@ -44,7 +42,7 @@ async def _prune_periodically(store_ref: weakref.ref[AsyncPostgresStore]) -> Non
         del store
 
 
-class AsyncPostgresStore(PostgresShell):
+class AsyncPostgresStore(PostgresShell, AsyncFlowStore[PostgresCore]):
     """:class:`PostgresStore` for asyncio, with the same options.
 
     Without ``connection`` the store keeps ``pool_size`` (10) connections of its own in
@@ -106,31 +104,6 @@ class AsyncPostgresStore(PostgresShell):
             if pipe is not None:
                 await source.release(pipe, broken=pipe.broken is not None)
 
-    async def get(self, sid: str) -> Session | None:
-        return await self._run(self.core.get(sid))
-
-    async def set(self, sid: str, session: Mapping[str, Any]) -> None:
-        await self._run(self.core.set(sid, session))
-
-    async def touch(self, sid: str, session: Mapping[str, Any]) -> None:
-        """Move the expiry as the Node store's touch does (nothing with ``disable_touch``)."""
-        await self._run(self.core.touch(sid, session))
-
-    async def destroy(self, sid: str) -> None:
-        await self._run(self.core.destroy(sid))
-
-    async def all(self) -> dict[str, Session]:
-        return await self._run(self.core.all())
-
-    async def ids(self) -> list[str]:
-        return await self._run(self.core.ids())
-
-    async def length(self) -> int:
-        return await self._run(self.core.length())
-
-    async def clear(self) -> None:
-        await self._run(self.core.clear())
-
     async def prune_sessions(self) -> int:
         """Delete expired rows now (what the clean-up task runs); how many."""
         return await self._run(self.core.prune())
@@ -148,14 +121,5 @@ class AsyncPostgresStore(PostgresShell):
         if self._owns_source:
             await self._source.close()
 
-    async def __aenter__(self) -> AsyncPostgresStore:
+    async def _started(self) -> None:
         self._start_pruner()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()

@@ -6,15 +6,13 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Mapping
-from types import TracebackType
 from typing import Any, TypeVar
 
 import psycopg
 
 from ...errors import BackendUnavailableError
-from ..base import Session
-from .core import Flow
+from ..flowstore import FlowStore
+from .core import Flow, PostgresCore
 from .pool import Source, source_for
 from .shell import PostgresShell
 from .wire import execute
@@ -43,7 +41,7 @@ def _prune_periodically(store_ref: weakref.ref[PostgresStore], stop: threading.E
         del store
 
 
-class PostgresStore(PostgresShell):
+class PostgresStore(PostgresShell, FlowStore[PostgresCore]):
     """A blocking store on psycopg 3, row for row what connect-pg-simple 10.0.0 (or, with
     ``format="connect-session-knex"``, connect-session-knex 5.0.0) writes.
 
@@ -122,31 +120,6 @@ class PostgresStore(PostgresShell):
             if connection is not None:
                 source.release(connection, broken=broken)
 
-    def get(self, sid: str) -> Session | None:
-        return self._run(self.core.get(sid))
-
-    def set(self, sid: str, session: Mapping[str, Any]) -> None:
-        self._run(self.core.set(sid, session))
-
-    def touch(self, sid: str, session: Mapping[str, Any]) -> None:
-        """Move the expiry as the Node store's touch does (nothing with ``disable_touch``)."""
-        self._run(self.core.touch(sid, session))
-
-    def destroy(self, sid: str) -> None:
-        self._run(self.core.destroy(sid))
-
-    def all(self) -> dict[str, Session]:
-        return self._run(self.core.all())
-
-    def ids(self) -> list[str]:
-        return self._run(self.core.ids())
-
-    def length(self) -> int:
-        return self._run(self.core.length())
-
-    def clear(self) -> None:
-        self._run(self.core.clear())
-
     def prune_sessions(self) -> int:
         """Delete expired rows now (what the clean-up thread runs); how many."""
         return self._run(self.core.prune())
@@ -161,14 +134,3 @@ class PostgresStore(PostgresShell):
             self._pruner.join()
         if self._owns_source:
             self._source.close()
-
-    def __enter__(self) -> PostgresStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
