@@ -11,6 +11,11 @@ them, on what they share (:mod:`.shell`), each operation bounded by the store's 
 Where connect-mongo goes wrong the store does better: ``all()`` skips a document it cannot
 decode (connect-mongo's fails), ``length()`` counts the live sessions only, and a failed
 TTL index creation is tried again on the next call.
+
+Encrypted sessions (connect-mongo's ``crypto`` and 6.0.0's ``cryptoAdapter``; ``crypto=`` /
+``crypto_adapter=`` here) are read and written by :mod:`.sealing`, over kruptein's records
+(:mod:`.kruptein`) and the WebCrypto adapter (:mod:`.crypto`); kruptein's key is derived once
+per salt, where kruptein derives one on every read and write.
 """
 
 from __future__ import annotations
@@ -21,7 +26,16 @@ from .format import MongoCodec
 from .format import Op as Op
 from .format import log as log
 from .records import MongoRecords
+from .sealing import CryptoAdapter as CryptoAdapter
+from .sealing import create_kruptein_adapter, create_webcrypto_adapter
 from .store import MongoStore
 from .values import default_serialize as default_serialize
 
-__all__ = ["AsyncMongoStore", "MongoCodec", "MongoRecords", "MongoStore"]
+__all__ = [
+    "AsyncMongoStore",
+    "MongoCodec",
+    "MongoRecords",
+    "MongoStore",
+    "create_kruptein_adapter",
+    "create_webcrypto_adapter",
+]

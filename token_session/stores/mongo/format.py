@@ -21,6 +21,8 @@ from ...compat.jsjson import loads
 from ...errors import InvalidArgumentError, SessionDecodeError, SessionNotFoundError
 from ..base import Session, check_sid, decode_session, encode_session
 from ..records import Finding, StoredSession
+from .findings import expired_finding, index_findings
+from .sealing import Sealer, sealer_of
 from .values import default_serialize, js_date, ms_of, ms_or_none, plain
 
 __all__ = ["AUTO_REMOVE", "CURSORS", "MongoCodec", "Op"]
@@ -89,7 +91,10 @@ class MongoCodec:
     serialize: Callable[[Mapping[str, Any]], Any] | None = None
     unserialize: Callable[[Any], Any] | None = None
     write_operation_options: Mapping[str, Any] | None = None
+    crypto: Mapping[str, Any] | None = None  # kruptein's options, as connect-mongo's
+    crypto_adapter: Any = None  # 6.0.0's cryptoAdapter (see .sealing)
     clock: Callable[[], int] = now_ms
+    sealer: Sealer | None = field(init=False, default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.auto_remove not in AUTO_REMOVE:
@@ -99,12 +104,19 @@ class MongoCodec:
             raise InvalidArgumentError("auto_remove_interval is in minutes and at most 71582")
         if not isinstance(self.collection_name, str) or not self.collection_name:
             raise InvalidArgumentError("collection_name must be a non-empty str")
+        custom = self.serialize is not None or self.unserialize is not None
+        sealer = sealer_of(
+            self.crypto, self.crypto_adapter, stringify=self.stringify, custom=custom
+        )
+        object.__setattr__(self, "sealer", sealer)
 
     # -- the session <-> document mapping (connect-mongo computeTransformFunctions) --
 
     def encode(self, session: Mapping[str, Any]) -> Any:
         if self.serialize is not None or self.unserialize is not None:
-            return (self.serialize or default_serialize)(session)
+            return self._sealed((self.serialize or default_serialize)(session))
+        if self.sealer is not None:  # what JSON.stringify makes of either form
+            return self.sealer.seal(encode_session(session))
         if not self.stringify:
             try:
                 return default_serialize(session)
@@ -119,6 +131,10 @@ class MongoCodec:
         if document is None:
             return None
         stored = document.get("session")
+        if self.sealer is not None and isinstance(stored, str):
+            stored = self.sealer.open(sid, stored)  # the JSON text, or (not stringify) a value
+        elif self.sealer is not None and self.stringify:
+            raise SessionDecodeError(sid, "not encrypted, though the store is set to decrypt")
         if self.serialize is not None or self.unserialize is not None:
             try:
                 value = (self.unserialize or (lambda x: x))(stored)
@@ -144,15 +160,17 @@ class MongoCodec:
             value["lastModified"] = plain(document["lastModified"])
         return value
 
-    @staticmethod
-    def _encrypted_or_corrupt(sid: str, stored: str) -> SessionDecodeError:
-        if _ENCRYPTED.fullmatch(stored):
+    def _encrypted_or_corrupt(self, sid: str, stored: str) -> SessionDecodeError:
+        if self.sealer is None and _ENCRYPTED.fullmatch(stored):
             return SessionDecodeError(
                 sid,
-                "encrypted by connect-mongo's crypto / cryptoAdapter option, "
-                "which token_session does not decrypt",
+                "encrypted (connect-mongo's crypto or cryptoAdapter option): give the store "
+                "the same crypto= or crypto_adapter=",
             )
         return SessionDecodeError(sid, "session is not JSON")
+
+    def _sealed(self, value: Any) -> Any:
+        return value if self.sealer is None else self.sealer.seal(value)
 
     # -- operations --
 
@@ -294,7 +312,7 @@ class MongoCodec:
         sid = str(document["_id"])
         stored = document.get("session")
         if self._stores_text() and isinstance(stored, str):
-            text = stored
+            text = stored if self.sealer is None else self.sealer.open(sid, stored)
         else:
             session = self.decode(sid, document)
             if session is None:
@@ -310,7 +328,7 @@ class MongoCodec:
             return None
         storage_id = self.storage_id(record.sid)
         if self._stores_text():
-            stored: Any = record.text
+            stored: Any = self._sealed(record.text)
         else:
             stored = self.encode(decode_session(record.sid, record.text))
         expires = None if record.expires_ms is None else js_date(record.expires_ms)
@@ -321,53 +339,6 @@ class MongoCodec:
 
     def index_findings(self, indexes: Sequence[Mapping[str, Any]]) -> list[Finding]:
         """Whether ``list_indexes`` shows the TTL index on ``expires`` connect-mongo relies on."""
-        check = "TTL index on expires"
-        create = f"db.{self.collection_name}.createIndex({{expires: 1}}, {{expireAfterSeconds: 0}})"
-        on_expires = [ix for ix in indexes if list(dict(ix.get("key", {}))) == ["expires"]]
-        ttl = [ix for ix in on_expires if "expireAfterSeconds" in ix]
-        if any(ix["expireAfterSeconds"] == 0 for ix in ttl):
-            return [Finding("ok", check, "present (expireAfterSeconds: 0)")]
-        if ttl:
-            late = ttl[0]["expireAfterSeconds"]
-            return [
-                Finding(
-                    "warning",
-                    check,
-                    f"expireAfterSeconds is {late}: expired sessions stay {late} s longer",
-                    f"db.runCommand({{collMod: '{self.collection_name}', index: {{keyPattern: "
-                    "{expires: 1}, expireAfterSeconds: 0}})",
-                )
-            ]
-        if self.auto_remove != "native":
-            return [
-                Finding(
-                    "info",
-                    check,
-                    f"none; auto_remove is {self.auto_remove}, so expired sessions stay until "
-                    "removed",
-                    "run `token-session purge-expired` on a schedule, or create the index: "
-                    + create,
-                )
-            ]
-        return [
-            Finding(
-                "error" if on_expires else "warning",
-                check,
-                "an index on expires without expireAfterSeconds: expired sessions are never removed"
-                if on_expires
-                else "missing: connect-mongo (autoRemove native) creates it when it starts; "
-                "until then expired sessions are never removed",
-                create,
-            )
-        ]
+        return index_findings(self.collection_name, self.auto_remove, indexes)
 
-    @staticmethod
-    def expired_finding(count: int) -> Finding:
-        if not count:
-            return Finding("ok", "expired documents", "none waiting to be removed")
-        return Finding(
-            "info",
-            "expired documents",
-            f"{count} expired documents not removed yet (the TTL monitor runs every 60 s)",
-            "token-session purge-expired",
-        )
+    expired_finding = staticmethod(expired_finding)

@@ -13,6 +13,7 @@ that reached the server is never applied twice over a newer one.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import fields as dataclass_fields
 from typing import Any
@@ -33,13 +34,14 @@ __all__ = [
 DEFAULT_TIMEOUT = 5.0
 
 # the keywords a store passes to its codec; the rest go to pymongo's client (from_url)
-CODEC_OPTIONS = frozenset(option.name for option in dataclass_fields(MongoCodec))
+CODEC_OPTIONS = frozenset(option.name for option in dataclass_fields(MongoCodec) if option.init)
 
 # the options a URL's query may carry, by kind (callables and mappings only as keywords)
 _NUMBERS = frozenset({"timeout", "ttl", "auto_remove_interval", "touch_after"})
 _FLAGS = frozenset({"stringify", "timestamps"})
 _TEXT = frozenset({"db_name", "collection_name", "auto_remove"})
-URL_OPTIONS = _NUMBERS | _FLAGS | _TEXT
+_JSON = frozenset({"crypto", "crypto_adapter"})  # ?crypto={"secret":"..."}, URL-encoded
+URL_OPTIONS = _NUMBERS | _FLAGS | _TEXT | _JSON
 
 
 def check_timeout(value: object) -> float:
@@ -67,6 +69,11 @@ def _from_text(name: str, value: str) -> Any:
         return value.lower() in ("true", "1")
     if name in _NUMBERS:
         return _number(name, value)
+    if name in _JSON:
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise InvalidArgumentError(f"{name} must be a JSON object, not {value!r}") from None
     return value
 
 
