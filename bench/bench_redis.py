@@ -84,7 +84,7 @@ def through_redis_py(store: Any) -> Any:
     from token_session.stores.redis.senders import ConnectionPipeline
 
     store._lean = None
-    store._run = ConnectionPipeline(store.client.connection_pool, None, store._errors)
+    store._run = ConnectionPipeline(store.client.connection_pool, store.timeout, store._errors)
     return store
 
 
