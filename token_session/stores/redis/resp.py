@@ -145,8 +145,6 @@ class LeanSettings:
     username: str | None
     password: str | None
     client_name: str | None
-    connect_timeout: float | None
-    timeout: float | None
     keepalive: bool
     encoding: str
     encoding_errors: str
@@ -154,7 +152,8 @@ class LeanSettings:
 
 
 # Connection settings that change nothing on the wire for the store's commands, or that only
-# redis-py itself reads (retries and health checks: the lean connection reconnects on its own).
+# redis-py itself reads (retries and health checks: the lean connection reconnects on its own;
+# timeouts: it waits the store's `timeout`).
 _HARMLESS = {
     "socket_read_size",
     "retry",
@@ -229,8 +228,6 @@ def lean_settings(pool: Any) -> LeanSettings | None:
         username=kwargs.get("username"),
         password=kwargs.get("password"),
         client_name=kwargs.get("client_name"),
-        connect_timeout=kwargs.get("socket_connect_timeout") or kwargs.get("socket_timeout"),
-        timeout=kwargs.get("socket_timeout"),
         keepalive=bool(kwargs.get("socket_keepalive")),
         encoding=kwargs.get("encoding") or "utf-8",
         encoding_errors=kwargs.get("encoding_errors") or "strict",
