@@ -485,3 +485,20 @@ async def test_a_sentinel_failover_finds_the_new_master() -> None:
             assert promoted.get("sess:c") == b'{"n":3}' and promoted.get("sess:d") == b'{"n":4}'
         blocking.close()
         await store.close()
+
+
+@pytest.mark.parametrize("command", ["ls", "stats", "doctor"])
+def test_the_command_on_a_stalled_server(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from token_session.cli import main
+
+    with lone_redis() as server:
+        url = f"{server.url}?timeout={TIMEOUT}"
+        with RedisStore.from_url(url) as store:
+            store.set("a", {"n": 1})
+        capsys.readouterr()
+        with stopped(server), elapsed() as took:
+            status = main([command, "--store", url] if command != "doctor" else [command, url])
+        captured = capsys.readouterr()
+        assert status != 0 and took[0] < BOUND
+        assert "Traceback" not in captured.err + captured.out
+        assert "unavailable" in (captured.err + captured.out).lower()
