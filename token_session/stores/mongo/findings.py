@@ -8,7 +8,7 @@ from typing import Any
 
 from ..records import Finding
 
-__all__ = ["expired_finding", "index_findings"]
+__all__ = ["expired_finding", "index_findings", "sample_finding"]
 
 
 def index_findings(
@@ -62,4 +62,28 @@ def expired_finding(count: int) -> Finding:
         "expired documents",
         f"{count} expired documents not removed yet (the TTL monitor runs every 60 s)",
         "token-session purge-expired",
+    )
+
+
+def sample_finding(encrypting: bool, count: int, failures: list[str]) -> Finding:
+    """What reading the first ``count`` live sessions showed (``failures``: why some did not
+    decode), with the store's encryption (``encrypting``) or without."""
+    check = "sessions decode" + (" (encrypted)" if encrypting else "")
+    if not count:
+        return Finding("ok", check, "no live sessions to read")
+    if not failures:
+        return Finding("ok", check, f"the first {count} live sessions decode")
+    encrypted = any("encrypted" in reason for reason in failures)
+    fix = (
+        'give the store connect-mongo\'s crypto option, e.g. -o \'crypto={"secret": "..."}\', '
+        "or crypto_adapter"
+        if encrypted and not encrypting
+        else "check the store's options (the secret, crypto or crypto_adapter, stringify) "
+        "against the Node app's"
+    )
+    return Finding(
+        "error",
+        check,
+        f"{len(failures)} of the first {count} live sessions do not decode: {failures[0]}",
+        fix,
     )

@@ -21,7 +21,7 @@ from ...compat.jsjson import loads
 from ...errors import InvalidArgumentError, SessionDecodeError, SessionNotFoundError
 from ..base import Session, check_sid, decode_session, encode_session
 from ..records import Finding, StoredSession
-from .findings import expired_finding, index_findings
+from .findings import expired_finding, index_findings, sample_finding
 from .sealing import Sealer, sealer_of
 from .values import default_serialize, js_date, ms_of, ms_or_none, plain
 
@@ -342,3 +342,16 @@ class MongoCodec:
         return index_findings(self.collection_name, self.auto_remove, indexes)
 
     expired_finding = staticmethod(expired_finding)
+
+    def sample_op(self) -> Op[Finding]:
+        """Whether the first live sessions decode, with the store's encryption or without."""
+        return Op("find", (self.live(),), {"limit": 20}, done=self._sample_finding)
+
+    def _sample_finding(self, documents: list[Mapping[str, Any]]) -> Finding:
+        failures = []
+        for document in documents:
+            try:
+                self.decode(str(document["_id"]), document)
+            except SessionDecodeError as exc:
+                failures.append(exc.reason)
+        return sample_finding(self.sealer is not None, len(documents), failures)

@@ -109,7 +109,8 @@ class KrupteinAdapter:
         self._encode, self._decode = codec(self.encodeas, ("base64", "hex"))
         self._write = _variant_of(str(self.kruptein))
         self._keys = OrderedDict()
-        self._digest_text = len(self._encode(bytes(hmac.new(b"", b"", self.hashing).digest_size)))
+        self._digest_size = hmac.new(b"", b"", self.hashing).digest_size
+        self._digest_text = len(self._encode(bytes(self._digest_size)))
 
     def _key(self, iterations: int, salt: bytes) -> bytes:
         with self._lock:
@@ -178,10 +179,14 @@ class KrupteinAdapter:
         if len(fields) != 6 or not fields[2] or not fields[3] or len(fields[4]) != 16:
             raise DecryptError(f"not a kruptein AES-GCM record ({len(fields)} fields)")
         ct_field, mac_field, iv, salt, tag, aad_field = fields
-        raw = len(mac_field) != self._digest_text
+        if len(mac_field) not in (self._digest_size, self._digest_text):
+            raise DecryptError(
+                f"an unknown kruptein variant (a {len(mac_field)}-byte HMAC field; "
+                f"{self.hashing} gives {self._digest_size} bytes, or {self._digest_text} as text)"
+            )
+        raw = len(mac_field) == self._digest_size
         try:
-            ct_text = ct_field.decode("ascii")
-            ct = ct_field if raw else self._decode(ct_text)
+            ct = ct_field if raw else self._decode(ct_field.decode("ascii"))
             aad = aad_field if raw else self._decode(aad_field.decode("ascii"))
         except (ValueError, binascii.Error):
             raise DecryptError(

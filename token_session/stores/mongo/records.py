@@ -104,4 +104,5 @@ class MongoRecords:
         indexes = self.store._call(Op[list[Any]]("list_indexes"))
         findings = self.codec.index_findings(indexes)
         findings.append(self.codec.expired_finding(self.store._call(self.codec.expired_count_op())))
+        findings.append(self.store._call(self.codec.sample_op()))
         return findings
