@@ -6,10 +6,10 @@ session, the value bytes, the TTL, and the command each operation sends. :class:
 send those commands. Either takes any client that speaks redis-py's API (``Redis``,
 ``RedisCluster``, a Sentinel master, their asyncio twins); nothing checks its class.
 
-How the commands reach Redis: ``senders.py`` (through a redis-py client), ``lean.py`` (the
-asyncio store's own connection) and ``resp.py`` (RESP2's bytes); ``options.py`` reads the
-options of a URL and keywords. ``records.py`` is the token-session command's record access
-and ``doctor``.
+How the commands reach Redis: ``senders.py`` (through a redis-py client), ``held.py`` (the
+blocking store's connections), ``lean.py`` (the asyncio store's own connection) and
+``resp.py`` (RESP2's bytes); ``options.py`` reads the options of a URL and keywords.
+``records.py`` is the token-session command's record access and ``doctor``.
 
 When Redis fails (``timeout``: seconds, 5 by default, in the constructor, ``from_url`` and
 ``?timeout=``):

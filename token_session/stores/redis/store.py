@@ -11,8 +11,9 @@ from typing import Any
 from ...flows import run
 from ..base import Session
 from .format import Command, codec_of
+from .held import HeldConnections
 from .options import DEFAULT_TIMEOUT, check_timeout, client_from_url
-from .senders import Errors, HeldConnections, plain_pool, primaries_of, scan_step
+from .senders import Errors, plain_pool, primaries_of, scan_step
 
 
 class RedisStore:
