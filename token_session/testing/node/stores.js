@@ -71,7 +71,7 @@ async function expressMysqlSession(version, url, options) {
     });
   if (version === '3') await store.onReady();
   const query = (sql, params) => (version === '3'
-    ? store.query(sql, params)
+    ? store.query(sql, params).then(([rows]) => rows)
     : new Promise((resolve, reject) => store.query(sql, params, (err, rows) => (err ? reject(err) : resolve(rows)))));
   const raw = async (sid) => {
     const { tableName, columnNames } = store.options.schema;
@@ -87,6 +87,7 @@ async function expressMysqlSession(version, url, options) {
 function pgRaw(url, table, sidColumn) {
   const pg = require('pg');
   const pool = new pg.Pool({ connectionString: url, max: 1 });
+  pool.on('error', () => {}); // an idle connection the server ended: the next query reconnects
   const types = { getTypeParser: () => (text) => text };
   const raw = async (sid) => {
     const text = `SELECT * FROM ${table} WHERE ${sidColumn} = $1`;

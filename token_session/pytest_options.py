@@ -1,9 +1,12 @@
 """The ``pytest11`` entry point of token_session.testing: only its options, ini keys and
-marker, nothing that costs a run that does not use them. The fixtures are in
+marker, nothing that costs a run that does not use them (the fixtures' module is not
+imported here). The fixtures are in
 :mod:`token_session.testing`, enabled with ``-p token_session.testing``,
 ``pytest_plugins = ["token_session.testing"]`` or ``token_session_node = true`` in the ini."""
 
 from __future__ import annotations
+
+import importlib
 
 import pytest
 
@@ -46,4 +49,4 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER)
     if config.getini("token_session_node") and not config.pluginmanager.has_plugin(PLUGIN):
-        config.pluginmanager.import_plugin(PLUGIN)
+        config.pluginmanager.register(importlib.import_module(PLUGIN), PLUGIN)
