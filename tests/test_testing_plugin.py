@@ -1,0 +1,282 @@
+"""token_session.testing, the pytest plugin: off unless enabled, every Node store it pins
+over its backend, the Express app, the Node packages installed once per lock file (and not
+at all when node or npm is missing), the example suite that documents it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from token_session.stores import from_url
+from token_session.testing import ExpressApp, NodeStore, cookie_sid, signed_cookie
+from token_session.testing.drivers import store_spec
+from token_session.testing.install import lock_hash
+
+from .test_postgres_store import scratch_database
+
+pytest_plugins = ["pytester"]
+pytestmark = pytest.mark.node
+ROOT = Path(__file__).resolve().parent.parent
+COOKIE = {"originalMaxAge": 60_000, "expires": "2099-01-01T00:00:00.000Z"}
+STORED_COOKIE = {**COOKIE, "httpOnly": True, "path": "/"}  # as express-session's Cookie writes it
+
+USES_NODE_STORE = """
+def test_it(node_store):
+    store = node_store("session-memory-store")
+    store.set("sid", {"user": "ada"})
+    assert store.get("sid") == {"user": "ada"}
+"""
+
+
+def test_the_fixtures_are_off_unless_enabled(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(USES_NODE_STORE)
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*fixture 'node_store' not found*"])
+    # the entry point still registers the options, so a shared ini or command line works
+    pytester.runpytest("--help").stdout.fnmatch_lines(["*--token-session-node=*"])
+
+
+@pytest.fixture
+def filled_cache(token_session_node_modules: Path) -> str:
+    """The option naming this run's cache (pytester's runs get a HOME of their own)."""
+    return f"--token-session-cache={token_session_node_modules.parent.parent}"
+
+
+@pytest.mark.parametrize("how", ["-p", "ini", "pytest_plugins"])
+def test_enabled_by_option_ini_or_pytest_plugins(
+    pytester: pytest.Pytester, filled_cache: str, how: str
+) -> None:
+    pytester.makepyfile(USES_NODE_STORE)
+    args = [filled_cache, *(["-p", "token_session.testing"] if how == "-p" else [])]
+    if how == "ini":
+        pytester.makeini("[pytest]\ntoken_session_node = true\n")
+    if how == "pytest_plugins":
+        pytester.makeconftest('pytest_plugins = ["token_session.testing"]\n')
+    pytester.runpytest(*args).assert_outcomes(passed=1)
+
+
+def test_without_node_the_tests_fail_or_skip_as_chosen(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    pytester.makepyfile(USES_NODE_STORE)
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    cache = f"--token-session-cache={tmp_path / 'empty'}"
+    failed = pytester.runpytest("-p", "token_session.testing", cache)
+    failed.assert_outcomes(errors=1)
+    failed.stdout.fnmatch_lines(["*`node` is not on PATH*Install Node.js 20+*"])
+    skipped = pytester.runpytest("-p", "token_session.testing", cache, "--token-session-node=skip")
+    skipped.assert_outcomes(skipped=1)
+    assert not (tmp_path / "empty").exists()
+
+
+def test_a_filled_cache_needs_no_npm(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, filled_cache: str
+) -> None:
+    """An offline run: node alone on PATH (no npm, so no network) over the filled cache."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    node = subprocess.run(["node", "-p", "process.execPath"], capture_output=True, text=True)
+    (bin_dir / "node").symlink_to(node.stdout.strip())
+    monkeypatch.setenv("PATH", str(bin_dir))
+    pytester.makepyfile(USES_NODE_STORE)
+    result = pytester.runpytest("-p", "token_session.testing", filled_cache)
+    result.assert_outcomes(passed=1)
+
+
+def test_parallel_first_uses_install_once(tmp_path: Path) -> None:
+    """Two runs starting on an empty cache at once: one ``npm ci``, one installed copy."""
+    code = (
+        "import sys; from pathlib import Path; "
+        "from token_session.testing.install import node_modules; "
+        "print(node_modules(Path(sys.argv[1])))"
+    )
+    started = time.monotonic()
+    runs = [
+        subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    outputs = {run.communicate(timeout=300)[0].decode().strip() for run in runs}
+    print(f"first use: npm ci in {time.monotonic() - started:.1f} s")
+    assert outputs == {str(tmp_path / lock_hash() / "node_modules")}
+    assert sorted(path.name for path in tmp_path.iterdir() if path.is_dir()) == [lock_hash()]
+    assert (tmp_path / lock_hash() / "node_modules" / "connect-redis-6").is_dir()
+
+
+def test_a_version_that_is_not_pinned_is_refused_naming_the_pinned_ones() -> None:
+    assert store_spec("connect-redis", None) == ("connect-redis", "9")
+    assert store_spec("connect-mongo@4.6.0", None) == ("connect-mongo", "4")
+    with pytest.raises(ValueError, match=r"connect-redis@9\.0\.0, connect-redis@7\.1\.1"):
+        store_spec("connect-redis", 8)
+    with pytest.raises(ValueError, match="no Node store 'connect-sqlite'"):
+        store_spec("connect-sqlite", 1)
+
+
+@pytest.fixture
+def backend_url(request: pytest.FixtureRequest) -> Iterator[Callable[[str], str | None]]:
+    """The URL each package's store is opened over (PostgreSQL: a scratch database)."""
+    with scratch_database(request.getfixturevalue("postgres_url"), "ts_plugin") as pg:
+        urls = {
+            "connect-redis": "redis_url",
+            "connect-mongo": "mongo_url",
+            "express-mysql-session": "mysql_url",
+        }
+
+        def url(package: str) -> str | None:
+            if package in ("connect-pg-simple", "connect-session-knex"):
+                return pg
+            fixture = urls.get(package)
+            return None if fixture is None else str(request.getfixturevalue(fixture))
+
+        yield url
+
+
+STORES: list[tuple[str, int, dict[str, Any]]] = [
+    ("connect-redis", 9, {"prefix": "P"}),
+    ("connect-redis", 7, {"prefix": "P"}),
+    ("connect-redis", 6, {"prefix": "P"}),
+    ("connect-mongo", 6, {"collectionName": "T"}),
+    ("connect-mongo", 4, {"collectionName": "T"}),
+    ("express-mysql-session", 3, {"schema": {"tableName": "T"}, "clearExpired": False}),
+    ("express-mysql-session", 2, {"schema": {"tableName": "T"}, "clearExpired": False}),
+    ("connect-pg-simple", 10, {"tableName": "T", "createTableIfMissing": True}),
+    ("connect-session-knex", 5, {"tableName": "T"}),
+    ("session-memory-store", 0, {}),
+]
+
+
+@pytest.mark.parametrize(("package", "version", "options"), STORES, ids=lambda v: str(v))
+def test_every_pinned_store_over_its_backend(
+    backend_url: Callable[[str], str | None],  # first: its database outlives the store
+    node_store: Callable[..., NodeStore],
+    package: str,
+    version: int,
+    options: dict[str, Any],
+) -> None:
+    tag = f"plugin_{uuid.uuid4().hex[:8]}"
+    named = {key: tag if value in ("P", "T") else value for key, value in options.items()}
+    if "schema" in options:
+        named["schema"] = {"tableName": tag}
+    store = node_store(package, version, url=backend_url(package), **named)
+    assert store.version.startswith(f"{version}.")
+    session = {"cookie": COOKIE, "user": "ada", "cart": [1, 2]}
+    store.set("sid-1", session)
+    got = store.get("sid-1")
+    assert got is not None
+    if package == "session-memory-store":  # node-cache's clone of the live Cookie
+        got["cookie"] = STORED_COOKIE
+    assert got == {**session, "cookie": STORED_COOKIE}
+    assert '"user":"ada","cart":[1,2]}' in _session_text(store.raw("sid-1"))
+    store.touch("sid-1", session)
+    store.destroy("sid-1")
+    assert store.get("sid-1") is None and store.raw("sid-1") is None
+
+
+def _session_text(raw: Any) -> str:
+    """The session's JSON in a raw record: the Redis value, the SQL row's data column, the
+    Mongo document's session; session-memory-store keeps the object."""
+    if isinstance(raw, str):
+        return raw
+    for column in ("data", "sess", "session"):
+        if column in raw:
+            return str(raw[column])
+    return json.dumps(raw, separators=(",", ":"))
+
+
+def test_raw_is_what_the_backend_holds(
+    node_store: Callable[..., NodeStore], redis_url: str, mongo_url: str
+) -> None:
+    redis = node_store("connect-redis", url=redis_url, prefix=f"plugin-{uuid.uuid4().hex}:")
+    redis.set("sid", {"cookie": COOKIE, "n": 1})
+    assert redis.raw("sid") == (
+        '{"cookie":{"originalMaxAge":60000,"expires":"2099-01-01T00:00:00.000Z",'
+        '"httpOnly":true,"path":"/"},"n":1}'
+    )
+    mongo = node_store("connect-mongo", url=mongo_url, collectionName=f"p{uuid.uuid4().hex}")
+    mongo.set("sid", {"cookie": COOKIE, "n": 1})
+    document = mongo.raw("sid")
+    assert (
+        document["_id"] == "sid" and document["expires"].isoformat() == "2099-01-01T00:00:00+00:00"
+    )
+    mongo.clear()
+
+
+@pytest.mark.parametrize("express", [4, 5])
+def test_the_express_app_writes_reads_and_deletes_session_keys(
+    express_app: Callable[..., ExpressApp], redis_url: str, express: int
+) -> None:
+    prefix = f"plugin-{uuid.uuid4().hex[:8]}:"
+    app = express_app(
+        "connect-redis",
+        url=redis_url,
+        store_options={"prefix": prefix},
+        express=express,
+        secret=["new", "old"],
+    )
+    assert app.express.startswith(f"{express}.")
+    python = from_url(redis_url, prefix=prefix)
+    with httpx.Client(base_url=app.url, timeout=10) as client:
+        assert client.get("/session").json()["session"] == {
+            "cookie": {"originalMaxAge": None, "expires": None, "httpOnly": True, "path": "/"}
+        }
+        assert "connect.sid" not in client.cookies  # saveUninitialized is false
+        first = client.post("/session", json={"user": "ada", "cart": ["apple"]}).json()
+        sid = first["id"]
+        assert cookie_sid(client.cookies["connect.sid"], ["new", "old"]) == sid
+        assert client.cookies["connect.sid"] == signed_cookie(sid, "new")
+        assert python.get(sid) == {**first["session"]}  # what Express stored, read by Python
+        client.delete("/session/cart")
+        assert python.get(sid) == {"cookie": first["session"]["cookie"], "user": "ada"}
+        moved = client.post("/session/regenerate").json()
+        assert moved["id"] != sid and moved["session"]["user"] == "ada"
+        assert python.get(sid) is None and python.get(moved["id"]) is not None
+        # a cookie signed with the older secret is still read
+        client.cookies.clear()
+        client.cookies.set("connect.sid", signed_cookie(moved["id"], "old"), "127.0.0.1")
+        assert client.get("/session").json()["session"]["user"] == "ada"
+        assert client.delete("/session").json() == {"id": None, "session": None}
+        assert python.get(moved["id"]) is None
+    python.close()
+
+
+def test_the_example_suite_passes() -> None:
+    example = ROOT / "examples" / "pytest-interop"
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=example,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    print(f"example suite: {time.monotonic() - started:.1f} s")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " passed" in result.stdout
+
+
+def test_the_package_carries_the_node_files(tmp_path: Path) -> None:
+    """What a user installs runs without this repository's fixtures folder: the package
+    as setuptools builds it holds the scripts and the lock file, and the entry point."""
+    build = ["-c", "import setuptools; setuptools.setup()", "-q", "build_py", "--build-lib"]
+    subprocess.run(
+        [sys.executable, *build, str(tmp_path)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    node = tmp_path / "token_session" / "testing" / "node"
+    names = {"app.js", "driver.js", "stores.js", "package.json", "package-lock.json"}
+    assert {path.name for path in node.iterdir()} == names
+    plugins = entry_points(group="pytest11", name="token_session")
+    assert [plugin.value for plugin in plugins] == ["token_session.pytest_options"]
