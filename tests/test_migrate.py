@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +19,9 @@ from token_session.errors import InvalidArgumentError
 from token_session.migration import MigrationState, migrate
 from token_session.stores import MemoryStore, from_url
 from token_session.stores.records import StoredSession, record_io
+from token_session.testing import NodeStore
 
-from .backends import mysql_connect_args
 from .conftest import Clock
-from .node import NodeStoreDriver
 from .snapshots import snapshot
 from .test_postgres_store import scratch_database
 
@@ -88,7 +87,7 @@ def test_redis_to_postgres_to_mysql_to_mongo_to_redis_loses_and_changes_nothing(
     store_urls: dict[str, str],
     redis_url: str,
     postgres_db: str,
-    node_stores: NodeStoreDriver,
+    node_store: Callable[..., NodeStore],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     original = seed_redis(store_urls["redis"], N)
@@ -114,19 +113,15 @@ def test_redis_to_postgres_to_mysql_to_mongo_to_redis_loses_and_changes_nothing(
     # the real Node stores read the migrated sessions as they were written
     sample = random.Random(1).sample(sorted(original), 5)
     prefix = back.rpartition("prefix=")[2]
-    db = mysql_connect_args(store_urls["mysql"])
-    node_redis = node_stores.open("connect-redis-9", url=redis_url, prefix=prefix)
-    node_mysql = node_stores.open("express-mysql-session-3", **db, clearExpired=False)
-    node_mongo = node_stores.open("connect-mongo-6", mongoUrl=store_urls["mongo"])
-    node_pg = node_stores.open("connect-pg-simple-10", conString=postgres_db)
-    nodes = (node_redis, node_mysql, node_mongo, node_pg)
-    try:
-        for sid in sample:
-            for node in nodes:
-                assert node.get(sid) == original[sid].text, node.name
-    finally:
+    nodes = (
+        node_store("connect-redis", 9, url=redis_url, prefix=prefix),
+        node_store("express-mysql-session", 3, url=store_urls["mysql"], clearExpired=False),
+        node_store("connect-mongo", 6, url=store_urls["mongo"]),
+        node_store("connect-pg-simple", 10, url=postgres_db),
+    )
+    for sid in sample:
         for node in nodes:
-            node.close()
+            assert node.get_json(sid) == original[sid].text, node
 
 
 def test_migrate_is_idempotent_and_dry_run_writes_nothing(
