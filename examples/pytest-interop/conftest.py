@@ -7,9 +7,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from werkzeug.serving import make_server
-
 from app import create_app
+from werkzeug.serving import make_server
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 SECRET = "the Express app's secret"
