@@ -24,8 +24,11 @@ class MongoStore(MongoShell):
     names in snake_case: ``db_name``, ``collection_name``, ``ttl`` (seconds), ``auto_remove``
     (``native`` / ``interval`` / ``disabled``), ``auto_remove_interval`` (minutes),
     ``touch_after`` (seconds), ``stringify``, ``serialize`` / ``unserialize``,
-    ``timestamps``, ``transform_id``, ``write_operation_options``, and ``timeout``
-    (seconds, 5 by default): each operation's bound, end to end (see :mod:`.options`).
+    ``timestamps``, ``transform_id``, ``write_operation_options``, ``crypto`` (kruptein's
+    options, ``{"secret": ...}``) or ``crypto_adapter`` (``create_webcrypto_adapter(...)``,
+    ``create_kruptein_adapter(...)`` or an object with ``encrypt`` and ``decrypt``; see
+    :mod:`.sealing`), and ``timeout`` (seconds, 5 by default): each operation's bound, end to
+    end (see :mod:`.options`).
     """
 
     def __init__(self, client: Any, **options: Any) -> None:
