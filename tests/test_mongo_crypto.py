@@ -40,6 +40,11 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
         {"crypto": {"secret": SECRET}},
         {"crypto": {"secret": SECRET}},
     ),
+    "6.0.0 crypto hex sha256": (
+        "connect-mongo-6",
+        {"crypto": {"secret": SECRET, "encodeas": "hex", "hashing": "sha256"}},
+        {"crypto": {"secret": SECRET, "encodeas": "hex", "hashing": "sha256"}},
+    ),
     "6.0.0 crypto stringify false": (
         "connect-mongo-6",
         {"crypto": {"secret": SECRET}, "stringify": False},
@@ -244,6 +249,8 @@ def test_wrong_secret_and_tampering(
 
 def _codec_of(options: dict[str, Any]) -> tuple[Any, Any]:
     adapter = options.get("crypto_adapter")
+    if options.get("crypto", {}).get("encodeas") == "hex":
+        return bytes.fromhex, bytes.hex
     encoding = (
         adapter.get("encoding") if isinstance(adapter, dict) else getattr(adapter, "encoding", None)
     )

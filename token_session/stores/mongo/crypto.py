@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -99,6 +100,17 @@ def node_utf8(data: bytes) -> str:
     return data.decode("utf-8", "replace")
 
 
+def node_utf8_bytes(text: str) -> bytes:
+    """TextEncoder / Buffer.from: a lone surrogate becomes U+FFFD, as Node encodes it."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _LONE_SURROGATE.sub("\ufffd", text).encode("utf-8")
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def secret_bytes(secret: object, what: str) -> bytes:
     if isinstance(secret, str) and secret:
         return secret.encode("utf-8")
@@ -173,7 +185,7 @@ class WebCryptoAdapter:
         from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-        iv, data = os.urandom(self._iv), plaintext.encode("utf-8", "surrogatepass")
+        iv, data = os.urandom(self._iv), node_utf8_bytes(plaintext)
         if self.algorithm == "AES-GCM":
             return self._encode(iv + AESGCM(self.key()).encrypt(iv, data, None))
         padder = padding.PKCS7(128).padder()

@@ -202,6 +202,8 @@ class KrupteinAdapter:
             raise DecryptError(
                 f"tampered with: its HMAC matches ({variant.name}) but not its IV, tag or AAD"
             ) from None
+        except ValueError:  # cryptography takes IVs of 8 to 128 bytes
+            raise DecryptError(f"an IV of {len(iv)} bytes, not read here") from None
         text = node_utf8(plaintext)
         return _unwrap(text) if variant.wrapped else text
 

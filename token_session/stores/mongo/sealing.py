@@ -151,15 +151,17 @@ class Sealer:
     def open(self, sid: str, stored: str) -> Any:
         """``decrypt``, then ``parseDecryptedPayload``: the JSON text (``stringify``), else
         the value."""
-        if stored[:1] in ("{", "["):
-            raise SessionDecodeError(
-                sid, "clear JSON text, not encrypted, though the store is configured to decrypt"
-            )
         try:
             plaintext = self.adapter.decrypt(stored)
-        except DecryptError as exc:
-            raise SessionDecodeError(sid, f"encrypted session does not decrypt: {exc}") from None
         except Exception as exc:
+            if _clear_json(stored):
+                raise SessionDecodeError(
+                    sid, "clear JSON text, not encrypted, though the store is set to decrypt"
+                ) from None
+            if isinstance(exc, DecryptError):
+                raise SessionDecodeError(
+                    sid, f"encrypted session does not decrypt: {exc}"
+                ) from None
             raise SessionDecodeError(sid, f"crypto_adapter.decrypt failed: {exc!r}") from exc
         if not isinstance(plaintext, str):
             raise SessionDecodeError(sid, "crypto_adapter.decrypt gave no text")
@@ -167,6 +169,8 @@ class Sealer:
             parsed = loads(plaintext)
         except ValueError:
             parsed = plaintext
+        except RecursionError:
+            raise SessionDecodeError(sid, "nested too deeply to read") from None
         if not self.stringify:
             if isinstance(parsed, str):
                 try:
@@ -177,3 +181,10 @@ class Sealer:
         if not self.custom:
             return parsed if isinstance(parsed, str) else dumps(parsed)
         return parsed
+
+
+def _clear_json(stored: str) -> bool:
+    try:
+        return isinstance(loads(stored), dict)
+    except (ValueError, RecursionError):
+        return False
