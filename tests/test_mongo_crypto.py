@@ -487,10 +487,18 @@ def test_secret_false_asks_for_no_encryption(client: Any) -> None:
     assert loads(stored(client[DB][name], "a")) == data  # connect-mongo 6.0.0: no crypto
 
 
-def test_a_url_carries_crypto() -> None:
+def test_the_secret_is_never_shown() -> None:
     url = "mongodb://127.0.0.1:1/db?crypto=" + quote(json.dumps({"secret": SECRET}))
-    store = MongoStore.from_url(url)
+    with pytest.raises(InvalidArgumentError, match="not in the URL") as raised:
+        MongoStore.from_url(url)
+    assert SECRET not in str(raised.value)
+    store = MongoStore.from_url("mongodb://127.0.0.1:1/db", crypto={"secret": SECRET})
+    adapter = create_webcrypto_adapter(SECRET)
     assert store.codec.sealer is not None
+    assert SECRET not in repr(store.codec) + repr(store.codec.sealer.adapter) + repr(adapter)
+    with pytest.raises(InvalidArgumentError) as raised:
+        MongoStore.from_url("mongodb://127.0.0.1:1/db", crypto=SECRET)
+    assert SECRET not in str(raised.value)
     store.close()
 
 

@@ -136,7 +136,7 @@ def pbkdf2(secret: bytes, salt: bytes, iterations: int, hashing: str, length: in
 class WebCryptoAdapter:
     """connect-mongo 6.0.0's ``createWebCryptoAdapter``."""
 
-    secret: str | bytes
+    secret: str | bytes = field(repr=False)
     iv_length: int | None = None
     encoding: str = "base64"
     algorithm: str = "AES-GCM"

@@ -91,8 +91,8 @@ class MongoCodec:
     serialize: Callable[[Mapping[str, Any]], Any] | None = None
     unserialize: Callable[[Any], Any] | None = None
     write_operation_options: Mapping[str, Any] | None = None
-    crypto: Mapping[str, Any] | None = None  # kruptein's options, as connect-mongo's
-    crypto_adapter: Any = None  # 6.0.0's cryptoAdapter (see .sealing)
+    crypto: Mapping[str, Any] | None = field(default=None, repr=False)  # kruptein's options
+    crypto_adapter: Any = field(default=None, repr=False)  # 6.0.0's cryptoAdapter (.sealing)
     clock: Callable[[], int] = now_ms
     sealer: Sealer | None = field(init=False, default=None, compare=False, repr=False)
 

@@ -85,7 +85,7 @@ class KrupteinAdapter:
     them (``crypto`` options: ``secret``, ``hashing``, ``encodeas``, ``algorithm``,
     ``iv_size`` (3.4 only, as in kruptein), and ``kruptein``: which version's form to write)."""
 
-    secret: str
+    secret: str = field(repr=False)
     hashing: str = "sha512"
     encodeas: str = "base64"
     algorithm: str = "aes-256-gcm"

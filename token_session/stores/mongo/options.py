@@ -13,7 +13,6 @@ that reached the server is never applied twice over a newer one.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import fields as dataclass_fields
 from typing import Any
@@ -40,8 +39,9 @@ CODEC_OPTIONS = frozenset(option.name for option in dataclass_fields(MongoCodec)
 _NUMBERS = frozenset({"timeout", "ttl", "auto_remove_interval", "touch_after"})
 _FLAGS = frozenset({"stringify", "timestamps"})
 _TEXT = frozenset({"db_name", "collection_name", "auto_remove"})
-_JSON = frozenset({"crypto", "crypto_adapter"})  # ?crypto={"secret":"..."}, URL-encoded
-URL_OPTIONS = _NUMBERS | _FLAGS | _TEXT | _JSON
+# a secret in a URL ends up in logs and in the command's output: keywords (or -o) only
+_SECRETS = frozenset({"crypto", "crypto_adapter"})
+URL_OPTIONS = _NUMBERS | _FLAGS | _TEXT
 
 
 def check_timeout(value: object) -> float:
@@ -69,11 +69,6 @@ def _from_text(name: str, value: str) -> Any:
         return value.lower() in ("true", "1")
     if name in _NUMBERS:
         return _number(name, value)
-    if name in _JSON:
-        try:
-            return json.loads(value)
-        except ValueError:
-            raise InvalidArgumentError(f"{name} must be a JSON object, not {value!r}") from None
     return value
 
 
@@ -92,6 +87,11 @@ def split_url(url: str) -> tuple[str, dict[str, Any], float | None]:
         if name in URL_OPTIONS:
             options[name] = _from_text(name, value)
             continue
+        if name in _SECRETS:
+            raise InvalidArgumentError(
+                f"{name} holds a secret: give it as a keyword (or the command's -o), not in "
+                "the URL, which logs and output show"
+            )
         if name.lower() == "timeoutms":  # pymongo's option names ignore case
             timeout_ms = _number("timeoutMS", value)
             if timeout_ms <= 0:

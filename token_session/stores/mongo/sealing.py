@@ -111,7 +111,9 @@ def sealer_of(
     if crypto is None:
         return None
     if not isinstance(crypto, Mapping):
-        raise InvalidArgumentError(f"crypto must be a mapping with a secret, not {crypto!r}")
+        raise InvalidArgumentError(
+            f"crypto must be a mapping with a secret, not a {type(crypto).__name__}"
+        )
     if crypto.get("secret", False) is False:
         return None
     try:
