@@ -20,7 +20,7 @@ from hypothesis import assume, given, settings
 
 from token_session.cli import main
 from token_session.compat import dumps, loads
-from token_session.errors import InvalidArgumentError, SessionDecodeError
+from token_session.errors import InvalidArgumentError, SessionDecodeError, TokenSessionError
 from token_session.stores import MongoStore, from_url
 from token_session.stores.mongo import create_kruptein_adapter, create_webcrypto_adapter
 from token_session.stores.mongo.crypto import DecryptError, der_octets, der_read_octets
@@ -449,6 +449,21 @@ async def test_the_asyncio_store_encrypts(mongo_url: str, node_stores: NodeStore
         assert await store.get(sid) == data
         assert loads(node.get(sid) or "null") == data
     node.close()
+
+
+class Later:
+    async def encrypt(self, plaintext: str) -> str:
+        return plaintext[::-1]
+
+    async def decrypt(self, ciphertext: str) -> str:
+        return ciphertext[::-1]
+
+
+def test_an_async_adapter_is_refused_saying_so(client: Any) -> None:
+    store = MongoStore(client, db_name=DB, collection_name="c_later", crypto_adapter=Later())
+    with pytest.raises(TokenSessionError, match="never await them"):
+        store.set("a", session())
+    assert client[DB]["c_later"].count_documents({}) == 0
 
 
 @pytest.mark.parametrize(

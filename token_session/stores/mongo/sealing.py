@@ -12,6 +12,7 @@ that form is written.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -147,7 +148,7 @@ class Sealer:
         except Exception as exc:
             raise TokenSessionError(f"crypto_adapter.encrypt failed: {exc!r}") from exc
         if not isinstance(sealed, str) or sealed == text:
-            raise TokenSessionError("crypto_adapter.encrypt gave no encrypted text")
+            raise TokenSessionError(f"crypto_adapter.encrypt gave no encrypted text{_why(sealed)}")
         return sealed
 
     def open(self, sid: str, stored: str) -> Any:
@@ -166,7 +167,7 @@ class Sealer:
                 ) from None
             raise SessionDecodeError(sid, f"crypto_adapter.decrypt failed: {exc!r}") from exc
         if not isinstance(plaintext, str):
-            raise SessionDecodeError(sid, "crypto_adapter.decrypt gave no text")
+            raise SessionDecodeError(sid, f"crypto_adapter.decrypt gave no text{_why(plaintext)}")
         try:
             parsed = loads(plaintext)
         except ValueError:
@@ -190,3 +191,11 @@ def _clear_json(stored: str) -> bool:
         return isinstance(loads(stored), dict)
     except (ValueError, RecursionError):
         return False
+
+
+def _why(value: object) -> str:
+    if inspect.isawaitable(value):
+        if inspect.iscoroutine(value):
+            value.close()  # never awaited, and not warned about
+        return " but an awaitable: the stores call an adapter's methods, never await them"
+    return ""
