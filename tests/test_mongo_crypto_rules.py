@@ -185,3 +185,21 @@ def test_one_key_derived_for_many_writes() -> None:
     assert len(salts) == 1 and len(adapter._keys) == 1
     assert [adapter.decrypt(r) for r in records] == [json.dumps(str(i)) for i in range(50)]
     assert len(adapter._keys) == 1  # reads of its own records derive nothing
+
+
+def test_serialize_and_unserialize_with_encryption(client: Any) -> None:
+    """connect-mongo 6.0.0 encrypts what serialize gave (JSON.stringify of it unless it is
+    text) and hands unserialize what JSON.parse makes of the plaintext."""
+    name = "c_" + uuid.uuid4().hex[:10]
+    store = MongoStore(
+        client,
+        db_name=DB,
+        collection_name=name,
+        serialize=lambda s: {"wrapped": dict(s)},
+        unserialize=lambda value: value["wrapped"],
+        crypto_adapter=create_webcrypto_adapter(SECRET, iterations=10),
+    )
+    data = session()
+    store.set("a", data)
+    assert not set(stored(client[DB][name], "a")) & set('{":, ')
+    assert store.get("a") == data
