@@ -19,7 +19,14 @@ import httpx
 import pytest
 
 from token_session.stores import from_url
-from token_session.testing import ExpressApp, NodeStore, cookie_sid, signed_cookie
+from token_session.testing import (
+    ExpressApp,
+    NodeStore,
+    NodeStoreError,
+    NodeUnavailableError,
+    cookie_sid,
+    signed_cookie,
+)
 from token_session.testing.drivers import store_spec
 from token_session.testing.install import lock_hash
 
@@ -79,6 +86,18 @@ def test_without_node_the_tests_fail_or_skip_as_chosen(
     skipped = pytester.runpytest("-p", "token_session.testing", cache, "--token-session-node=skip")
     skipped.assert_outcomes(skipped=1)
     assert not (tmp_path / "empty").exists()
+
+
+def test_the_ini_can_choose_to_skip(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    pytester.makepyfile(USES_NODE_STORE)
+    pytester.makeini("[pytest]\ntoken_session_node = true\ntoken_session_node_missing = skip\n")
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    monkeypatch.setenv("TOKEN_SESSION_NODE_CACHE", str(tmp_path / "empty"))
+    result = pytester.runpytest("-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*`node` is not on PATH*"])
 
 
 def test_a_filled_cache_needs_no_npm(
@@ -192,6 +211,31 @@ def _session_text(raw: Any) -> str:
         if column in raw:
             return str(raw[column])
     return json.dumps(raw, separators=(",", ":"))
+
+
+@pytest.mark.parametrize(
+    ("package", "url"),
+    [
+        ("connect-redis@9", "redis://127.0.0.1:1"),
+        ("connect-redis@6", "redis://127.0.0.1:1"),
+        ("express-mysql-session@2", "mysql://root@127.0.0.1:1/test"),
+        ("connect-session-knex", "postgresql://postgres@127.0.0.1:1/test"),  # knex logs
+    ],
+)
+def test_a_backend_that_is_not_there_is_an_error_at_once(
+    node_store: Callable[..., NodeStore],
+    express_app: Callable[..., ExpressApp],
+    package: str,
+    url: str,
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(NodeStoreError, match="ECONNREFUSED"):
+        node_store(package, url=url).get("sid")
+    with pytest.raises(NodeUnavailableError, match=r"app\.js exited with 1:\n.*ECONNREFUSED"):
+        express_app(package, url=url)
+    assert time.monotonic() - started < 10
+    # the driver is still in step: the next store answers
+    assert node_store("session-memory-store").get("sid") is None
 
 
 def test_raw_is_what_the_backend_holds(

@@ -4,8 +4,11 @@ packages."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import queue
 import subprocess
+import tempfile
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -47,35 +50,69 @@ def store_spec(package: str, version: str | int | None) -> tuple[str, str]:
 
 
 class NodeProcess:
-    """``node SCRIPT``: a JSON request per line in, a JSON answer per line out, in order."""
+    """``node SCRIPT``: a JSON request per line in, a JSON answer per line out, in order.
 
-    def __init__(self, modules: Path, script: str, *args: str) -> None:
+    An answer that does not come within ``timeout`` seconds stops the process (the run
+    fails, it does not hang); what node wrote on stderr is quoted when it exits."""
+
+    def __init__(self, modules: Path, script: str, *args: str, timeout: float = 60) -> None:
         self.script = script
+        self.timeout = timeout
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
         self._proc = subprocess.Popen(
             ["node", str(NODE_FILES / script), *args],
             cwd=NODE_FILES,
             env=node_env(modules),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            stderr=self._stderr,
             text=True,
             encoding="utf-8",
             bufsize=1,
         )
+        self._lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
         self._lock = threading.Lock()
 
-    def readline(self) -> str:
+    def _read(self) -> None:
         assert self._proc.stdout is not None
-        line = self._proc.stdout.readline()
+        for line in self._proc.stdout:
+            self._lines.put(line)
+        self._lines.put("")  # end of output: the process exited
+
+    def stderr(self) -> str:
+        """What node has written on stderr so far (stores' logs, Express's errors)."""
+        self._stderr.seek(0)
+        return self._stderr.read().decode("utf-8", "replace")
+
+    def _exited(self) -> NodeUnavailableError:
+        status = self._proc.wait()
+        said = self.stderr()[-3000:].strip()
+        return NodeUnavailableError(
+            f"node {self.script} exited with {status}" + (f":\n{said}" if said else "")
+        )
+
+    def readline(self) -> str:
+        try:
+            line = self._lines.get(timeout=self.timeout)
+        except queue.Empty:
+            self._proc.kill()
+            raise NodeStoreError(
+                f"node {self.script} did not answer within {self.timeout:g} s; stopped"
+            ) from None
         if not line:
-            raise NodeUnavailableError(f"node {self.script} exited with {self._proc.wait()}")
+            raise self._exited()
         return line
 
     def ask(self, op: str, **request: Any) -> Any:
         line = json.dumps({"op": op, **request}, ensure_ascii=True) + "\n"
         with self._lock:
             assert self._proc.stdin is not None
-            self._proc.stdin.write(line)
-            self._proc.stdin.flush()
+            try:
+                self._proc.stdin.write(line)
+                self._proc.stdin.flush()
+            except OSError:
+                raise self._exited() from None
             answer = json.loads(self.readline())
         if not answer["ok"]:
             raise NodeStoreError(f"node {op}: {answer['error']}")
@@ -83,7 +120,8 @@ class NodeProcess:
 
     def close(self) -> None:
         if self._proc.stdin is not None:
-            self._proc.stdin.close()
+            with contextlib.suppress(OSError):
+                self._proc.stdin.close()
         try:
             self._proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -91,6 +129,7 @@ class NodeProcess:
             self._proc.wait()
         if self._proc.stdout is not None:
             self._proc.stdout.close()
+        self._stderr.close()
 
 
 def _text(value: Any) -> str:
@@ -189,6 +228,10 @@ class ExpressApp:
         self.express = EXPRESS[str(config["express"])]
         self._proc = NodeProcess(modules, "app.js", json.dumps(config))
         self.url = f"http://127.0.0.1:{json.loads(self._proc.readline())['port']}"
+
+    def logs(self) -> str:
+        """What the app has written on stderr so far (a route's error, say)."""
+        return self._proc.stderr()
 
     def close(self) -> None:
         self._proc.close()

@@ -9,10 +9,16 @@
 //   DELETE /session/:key     that key removed; answers as GET
 //   POST   /session/regenerate   a new id, the data kept; answers as GET
 //   DELETE /session          the session destroyed; {"id": null, "session": null}
+const util = require('util');
 const session = require('express-session');
 const stores = require('./stores.js');
 
 const config = JSON.parse(process.argv[2]);
+// stdout carries the port line only: whatever the store or the app logs goes to stderr
+const say = process.stdout.write.bind(process.stdout);
+for (const level of ['log', 'info', 'debug', 'warn']) {
+  console[level] = (...args) => process.stderr.write(util.format(...args) + '\n');
+}
 const express = require('express' + config.express);
 
 async function main() {
@@ -47,7 +53,7 @@ async function main() {
   });
 
   const server = app.listen(0, '127.0.0.1', () => {
-    process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n');
+    say(JSON.stringify({ port: server.address().port }) + '\n');
   });
   process.stdin.resume();
   process.stdin.on('end', async () => {

@@ -6,6 +6,13 @@
 // express-session hands it over (a Session whose cookie is a Cookie, so JSON.stringify goes
 // through Cookie#toJSON); one without, as the parsed object (what token-session hands over).
 const readline = require('readline');
+const util = require('util');
+
+// stdout carries the answers only: whatever a store logs goes to stderr
+const answer = process.stdout.write.bind(process.stdout);
+for (const level of ['log', 'info', 'debug', 'warn']) {
+  console[level] = (...args) => process.stderr.write(util.format(...args) + '\n');
+}
 const session = require('express-session');
 const stores = require('./stores.js');
 
@@ -62,16 +69,16 @@ let queue = Promise.resolve();
 const input = readline.createInterface({ input: process.stdin });
 input.on('line', (line) => {
   queue = queue.then(async () => {
-    let answer;
+    let reply;
     try {
       const req = JSON.parse(line);
       if (!Object.hasOwn(ops, req.op)) throw new Error('unknown op ' + req.op);
       const out = await ops[req.op](req);
-      answer = { ok: true, out: out === undefined ? null : out };
+      reply = { ok: true, out: out === undefined ? null : out };
     } catch (err) {
-      answer = { ok: false, error: String((err && err.message) || err) };
+      reply = { ok: false, error: String((err && err.message) || err) };
     }
-    process.stdout.write(JSON.stringify(answer) + '\n');
+    answer(JSON.stringify(reply) + '\n');
   });
 });
 input.on('close', async () => {

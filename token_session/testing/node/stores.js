@@ -7,20 +7,26 @@ const session = require('express-session');
 
 const redisRaw = (read, store) => async (sid) => read(store.prefix + sid);
 
+// The first connection fails at once (a clear error, not a wait); once connected, the
+// client reconnects as node-redis does by default.
+async function connected(createClient, options) {
+  let ready = false;
+  const reconnectStrategy = (retries, cause) => (ready ? Math.min(retries * 50, 500) : cause);
+  const client = createClient({ ...options, socket: { reconnectStrategy } });
+  client.on('error', () => {});
+  await client.connect();
+  ready = true;
+  return client;
+}
+
 async function connectRedis(version, url, options) {
   if (version === '9') {
-    const { createClient } = require('redis');
-    const client = createClient({ url });
-    client.on('error', () => {});
-    await client.connect();
+    const client = await connected(require('redis').createClient, { url });
     const { RedisStore } = require('connect-redis-9');
     const store = new RedisStore({ client, ...options });
     return { store, close: () => client.destroy(), raw: redisRaw((key) => client.get(key), store) };
   }
-  const { createClient } = require('redis4');
-  const client = createClient({ url, legacyMode: version === '6' });
-  client.on('error', () => {});
-  await client.connect();
+  const client = await connected(require('redis4').createClient, { url, legacyMode: version === '6' });
   const commands = version === '6' ? client.v4 : client;
   const RedisStore = version === '6'
     ? require('connect-redis-6')(session)
