@@ -149,7 +149,9 @@ def test_pages_keep_to_their_limit(client: redis.Redis, prefix: str) -> None:
         got = pages(records, limit)
         assert max(len(page) for page in got) <= limit
         flat = [sid for page in got for sid in page]
-        assert sorted(flat) == sorted(f"s{i}" for i in range(1500)), limit  # each once
+        # each key at least once: SCAN itself may give a key twice while Redis resizes
+        assert set(flat) == {f"s{i}" for i in range(1500)}, limit
+        assert len(flat) - len(set(flat)) <= len(flat) // 10, limit
 
 
 def test_cluster_pages_keep_to_their_limit(cluster_ports: list[int]) -> None:
@@ -165,7 +167,8 @@ def test_cluster_pages_keep_to_their_limit(cluster_ports: list[int]) -> None:
             got = pages(records, limit)
             assert max(len(page) for page in got) <= limit
             flat = [sid for page in got for sid in page]
-            assert sorted(flat) == sorted(f"s{i}" for i in range(900))
+            assert set(flat) == {f"s{i}" for i in range(900)}, limit  # as above
+            assert len(flat) - len(set(flat)) <= len(flat) // 10, limit
     finally:
         store.clear()
         store.close()
