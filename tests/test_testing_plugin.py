@@ -61,17 +61,23 @@ def filled_cache(token_session_node_modules: Path) -> str:
     return f"--token-session-cache={token_session_node_modules.parent.parent}"
 
 
-@pytest.mark.parametrize("how", ["-p", "ini", "pytest_plugins"])
+@pytest.mark.parametrize("how", ["-p", "-p without autoload", "ini", "pytest_plugins"])
 def test_enabled_by_option_ini_or_pytest_plugins(
-    pytester: pytest.Pytester, filled_cache: str, how: str
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, filled_cache: str, how: str
 ) -> None:
     pytester.makepyfile(USES_NODE_STORE)
-    args = [filled_cache, *(["-p", "token_session.testing"] if how == "-p" else [])]
+    args = [filled_cache, "--strict-markers"]
+    if how.startswith("-p"):
+        args += ["-p", "token_session.testing"]
+    if how == "-p without autoload":  # no entry points: the plugin adds its options itself
+        monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     if how == "ini":
         pytester.makeini("[pytest]\ntoken_session_node = true\n")
     if how == "pytest_plugins":
         pytester.makeconftest('pytest_plugins = ["token_session.testing"]\n')
     pytester.runpytest(*args).assert_outcomes(passed=1)
+    # the tests that use the fixtures are marked, so a quick run can leave them out
+    pytester.runpytest(*args, "-m", "not token_session_node").assert_outcomes(deselected=1)
 
 
 def test_without_node_the_tests_fail_or_skip_as_chosen(

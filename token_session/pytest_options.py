@@ -46,7 +46,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
+def add_marker(config: pytest.Config) -> None:
+    if MARKER not in config.getini("markers"):
+        config.addinivalue_line("markers", MARKER)
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", MARKER)
+    add_marker(config)
     if config.getini("token_session_node") and not config.pluginmanager.has_plugin(PLUGIN):
         config.pluginmanager.register(importlib.import_module(PLUGIN), PLUGIN)

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from ..compat import decode_cookie_value, encode_cookie_value
-from ..pytest_options import add_options
+from ..pytest_options import add_marker, add_options
 from .drivers import EXPRESS, ExpressApp, NodeProcess, NodeStore, NodeStoreError, store_spec
 from .install import NodeUnavailableError, cache_root, node_modules
 
@@ -61,7 +61,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    add_marker(config)
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests that use the Node fixtures are marked ``token_session_node``."""
     for item in items:
         if {"node_store", "express_app"} & set(getattr(item, "fixturenames", ())):
             item.add_marker("token_session_node")
