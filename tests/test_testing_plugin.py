@@ -329,4 +329,5 @@ def test_the_package_carries_the_node_files(tmp_path: Path) -> None:
     names = {"app.js", "driver.js", "stores.js", "package.json", "package-lock.json"}
     assert {path.name for path in node.iterdir()} == names
     plugins = entry_points(group="pytest11", name="token_session")
-    assert [plugin.value for plugin in plugins] == ["token_session.pytest_options"]
+    assert [plugin.value for plugin in plugins] == ["token_session_pytest"]
+    assert (tmp_path / "token_session_pytest.py").is_file()

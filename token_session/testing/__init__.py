@@ -24,8 +24,9 @@ from typing import Any
 
 import pytest
 
+from token_session_pytest import add_marker, add_options
+
 from ..compat import decode_cookie_value, encode_cookie_value
-from ..pytest_options import add_marker, add_options
 from .drivers import EXPRESS, ExpressApp, NodeProcess, NodeStore, NodeStoreError, store_spec
 from .install import NodeUnavailableError, cache_root, node_modules
 

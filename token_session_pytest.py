@@ -1,7 +1,8 @@
 """The ``pytest11`` entry point of token_session.testing: only its options, ini keys and
-marker, nothing that costs a run that does not use them (the fixtures' module is not
-imported here). The fixtures are in
-:mod:`token_session.testing`, enabled with ``-p token_session.testing``,
+marker, nothing that costs a run that does not use them (a module outside the
+``token_session`` package, so that pytest loading it imports nothing else).
+
+The fixtures are in :mod:`token_session.testing`, enabled with ``-p token_session.testing``,
 ``pytest_plugins = ["token_session.testing"]`` or ``token_session_node = true`` in the ini."""
 
 from __future__ import annotations
