@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -27,7 +28,7 @@ from token_session.testing import (
     cookie_sid,
     signed_cookie,
 )
-from token_session.testing.drivers import store_spec
+from token_session.testing.drivers import NodeDriver, store_spec
 from token_session.testing.install import lock_hash
 
 from .test_postgres_store import scratch_database
@@ -242,6 +243,22 @@ def test_a_backend_that_is_not_there_is_an_error_at_once(
     assert time.monotonic() - started < 10
     # the driver is still in step: the next store answers
     assert node_store("session-memory-store").get("sid") is None
+
+
+def test_a_store_that_does_not_answer_stops_the_driver_and_the_next_use_starts_anew(
+    token_session_node_modules: Path,
+) -> None:
+    driver = NodeDriver(token_session_node_modules)
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+        first = driver.process()
+        first.timeout = 0.5
+        url = f"redis://127.0.0.1:{silent.getsockname()[1]}"
+        with pytest.raises(NodeStoreError, match=r"did not answer within 0\.5 s; stopped"):
+            NodeStore(first, "connect-redis", "9", url=url, options={})
+    second = driver.process()
+    assert second is not first
+    assert NodeStore(second, "session-memory-store", "0", url=None).get("sid") is None
+    driver.close()
 
 
 def test_raw_is_what_the_backend_holds(

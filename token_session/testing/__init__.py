@@ -27,7 +27,7 @@ import pytest
 from token_session_pytest import add_marker, add_options
 
 from ..compat import decode_cookie_value, encode_cookie_value
-from .drivers import EXPRESS, ExpressApp, NodeProcess, NodeStore, NodeStoreError, store_spec
+from .drivers import EXPRESS, ExpressApp, NodeDriver, NodeStore, NodeStoreError, store_spec
 from .install import NodeUnavailableError, cache_root, node_modules
 
 __all__ = [
@@ -90,17 +90,15 @@ def token_session_node_modules(pytestconfig: pytest.Config) -> Path:
 
 
 @pytest.fixture(scope="session")
-def token_session_node_driver(token_session_node_modules: Path) -> Iterator[NodeProcess]:
+def token_session_node_driver(token_session_node_modules: Path) -> Iterator[NodeDriver]:
     """One driver.js process for the run, which every ``node_store`` opens its store in."""
-    driver = NodeProcess(token_session_node_modules, "driver.js")
+    driver = NodeDriver(token_session_node_modules)
     yield driver
     driver.close()
 
 
 @pytest.fixture
-def node_store(
-    token_session_node_driver: NodeProcess,
-) -> Iterator[Callable[..., NodeStore]]:
+def node_store(token_session_node_driver: NodeDriver) -> Iterator[Callable[..., NodeStore]]:
     """``node_store("connect-redis", 9, url="redis://...", prefix="sess:")``: the real Node
     store over ``url`` (a Redis, MongoDB, MySQL or PostgreSQL URL; none for
     session-memory-store) with the store's own options, closed after the test."""
@@ -110,13 +108,13 @@ def node_store(
         package: str, version: str | int | None = None, *, url: str | None = None, **options: Any
     ) -> NodeStore:
         name, major = store_spec(package, version)
-        store = NodeStore(token_session_node_driver, name, major, url=url, options=options)
+        process = token_session_node_driver.process()
+        store = NodeStore(process, name, major, url=url, options=options)
         opened.append(store)
         return store
 
     yield open_store
-    for store in reversed(opened):
-        store.close()
+    _close_all([store.close for store in reversed(opened)])
 
 
 @pytest.fixture
@@ -150,5 +148,16 @@ def express_app(token_session_node_modules: Path) -> Iterator[Callable[..., Expr
         return app
 
     yield start
-    for app in reversed(started):
-        app.close()
+    _close_all([app.close for app in reversed(started)])
+
+
+def _close_all(closers: list[Callable[[], None]]) -> None:
+    """Every one closed; the first failure raised afterwards."""
+    failures: list[Exception] = []
+    for close in closers:
+        try:
+            close()
+        except (NodeStoreError, NodeUnavailableError) as exc:
+            failures.append(exc)
+    if failures:
+        raise failures[0]

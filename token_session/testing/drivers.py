@@ -80,6 +80,9 @@ class NodeProcess:
             self._lines.put(line)
         self._lines.put("")  # end of output: the process exited
 
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
     def stderr(self) -> str:
         """What node has written on stderr so far (stores' logs, Express's errors)."""
         self._stderr.seek(0)
@@ -97,6 +100,7 @@ class NodeProcess:
             line = self._lines.get(timeout=self.timeout)
         except queue.Empty:
             self._proc.kill()
+            self._proc.wait()
             raise NodeStoreError(
                 f"node {self.script} did not answer within {self.timeout:g} s; stopped"
             ) from None
@@ -130,6 +134,26 @@ class NodeProcess:
         if self._proc.stdout is not None:
             self._proc.stdout.close()
         self._stderr.close()
+
+
+class NodeDriver:
+    """driver.js for a whole run, started on first use and again if it stopped (a store
+    that did not answer in time): one failure costs one test, not the rest of the run."""
+
+    def __init__(self, modules: Path) -> None:
+        self._modules = modules
+        self._process: NodeProcess | None = None
+
+    def process(self) -> NodeProcess:
+        if self._process is None or not self._process.alive():
+            if self._process is not None:
+                self._process.close()
+            self._process = NodeProcess(self._modules, "driver.js")
+        return self._process
+
+    def close(self) -> None:
+        if self._process is not None:
+            self._process.close()
 
 
 def _text(value: Any) -> str:
@@ -227,7 +251,11 @@ class ExpressApp:
         self.cookie_name: str = config["session"].get("name", "connect.sid")
         self.express = EXPRESS[str(config["express"])]
         self._proc = NodeProcess(modules, "app.js", json.dumps(config))
-        self.url = f"http://127.0.0.1:{json.loads(self._proc.readline())['port']}"
+        try:
+            self.url = f"http://127.0.0.1:{json.loads(self._proc.readline())['port']}"
+        except BaseException:
+            self._proc.close()
+            raise
 
     def logs(self) -> str:
         """What the app has written on stderr so far (a route's error, say)."""
