@@ -28,8 +28,9 @@ from token_session.testing import (
     cookie_sid,
     signed_cookie,
 )
-from token_session.testing.drivers import NodeDriver, store_spec
-from token_session.testing.install import lock_hash
+from token_session.testing.drivers import EXPRESS, NodeDriver, store_spec
+from token_session.testing.drivers import STORES as PINNED
+from token_session.testing.install import NODE_FILES, lock_hash
 
 from .test_postgres_store import scratch_database
 
@@ -138,6 +139,18 @@ def test_parallel_first_uses_install_once(tmp_path: Path) -> None:
     assert outputs == {str(tmp_path / lock_hash() / "node_modules")}
     assert sorted(path.name for path in tmp_path.iterdir() if path.is_dir()) == [lock_hash()]
     assert (tmp_path / lock_hash() / "node_modules" / "connect-redis-6").is_dir()
+
+
+def test_the_versions_it_names_are_the_ones_its_lock_file_pins() -> None:
+    lock = json.loads((NODE_FILES / "package-lock.json").read_text())["packages"]
+    for package, majors in PINNED.items():
+        for major, version in majors.items():
+            alias = f"node_modules/{package}-{major}"
+            entry = lock.get(alias) or lock[f"node_modules/{package}"]
+            assert entry["version"] == version, (package, major)
+    for major, version in EXPRESS.items():
+        assert lock[f"node_modules/express{major}"]["version"] == version
+    assert lock["node_modules/express-session"]["version"] == "1.19.0"
 
 
 def test_a_version_that_is_not_pinned_is_refused_naming_the_pinned_ones() -> None:
