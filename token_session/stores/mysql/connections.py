@@ -100,7 +100,10 @@ class Deadline:
 
     def failure(self, exc: BaseException) -> Failure:
         """``exc``, raised by a request, as the answer to send back."""
-        timed_out = isinstance(exc, (TimeoutError, asyncio.TimeoutError))
+        # a driver's error for a socket timeout (set from the deadline) holds it
+        timed_out = isinstance(exc, (TimeoutError, asyncio.TimeoutError)) or isinstance(
+            exc.__context__, TimeoutError
+        )
         return Failure(exc, timed_out or time.monotonic() >= self.at)
 
 

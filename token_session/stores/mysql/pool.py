@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import select
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +18,15 @@ from .connections import Deadline, StaleConnectionError
 from .format import DEFAULT_CONNECTION_LIMIT, check_connection_limit
 from .schema import Statement
 
-__all__ = ["MySQLPool", "SharedConnection", "Source"]
+__all__ = ["RECENT", "MySQLPool", "SharedConnection", "Source"]
+
+# A connection used this recently (seconds) is not polled for a hang-up before a read (a
+# system call): a server mostly drops connections that idled, and a read lost on a reused
+# connection runs again anyway. A write is always preceded by the poll: one lost with its
+# reply is never sent again, so it must not be sent on a connection already closed.
+RECENT = 0.005
+# A socket timeout up to this much (seconds) below the operation's time left is kept.
+_SLACK = 0.01
 
 
 def hung_up(fd: int) -> bool:
@@ -89,19 +98,21 @@ class Source:
 
     def execute(self, connection: Connection[Any], statement: Statement, deadline: Deadline) -> Any:
         given: Any = connection
-        sock = given._sock
-        check_idle(sock is None or hung_up(sock.fileno()))
-        # PyMySQL applies these to the socket before each read and write
-        saved = given._read_timeout, given._write_timeout
-        given._read_timeout = given._write_timeout = deadline.left()
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(statement.sql, statement.params)
-                result = cursor.fetchall() if statement.fetch else cursor.rowcount
-            if not connection.get_autocommit():
-                connection.commit()
-        finally:
-            given._read_timeout, given._write_timeout = saved
+        if not (statement.fetch and time.monotonic() - getattr(given, "_ts_used", 0) < RECENT):
+            sock = given._sock
+            check_idle(sock is None or hung_up(sock.fileno()))
+        left = deadline.left()
+        # PyMySQL applies these to the socket before each read and write, calling
+        # settimeout only when they change: they stay while the time left is near them
+        current = given._write_timeout
+        if current is None or not left - _SLACK < current <= left:
+            given._read_timeout = given._write_timeout = max(left - _SLACK / 2, left / 2)
+        with connection.cursor() as cursor:
+            cursor.execute(statement.sql, statement.params)
+            result = cursor.fetchall() if statement.fetch else cursor.rowcount
+        if not connection.get_autocommit():
+            connection.commit()
+        given._ts_used = time.monotonic()
         return result
 
 
@@ -190,6 +201,8 @@ class SharedConnection(Source):
     def __init__(self, connection: Connection[Any]) -> None:
         self.connection = connection
         self._lock = threading.Lock()
+        given: Any = connection
+        self._timeouts = given._read_timeout, given._write_timeout
 
     def acquire(self, deadline: Deadline) -> tuple[Connection[Any], bool]:
         if not self._lock.acquire(timeout=deadline.left()):
@@ -206,6 +219,8 @@ class SharedConnection(Source):
     def release(
         self, connection: Connection[Any], broken: bool = False, deadline: object = None
     ) -> None:
+        given: Any = connection
+        given._read_timeout, given._write_timeout = self._timeouts  # the user's own again
         if broken:
             _close_quietly(connection)  # reopened by the next acquire
         self._lock.release()
