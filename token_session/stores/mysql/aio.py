@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import logging
 import weakref
+from asyncio import get_running_loop as _running_loop
+from collections import deque
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ...errors import InvalidArgumentError
@@ -40,20 +42,15 @@ async def _aclean_periodically(store_ref: weakref.ref[AsyncMySQLStore], interval
 
 
 class _Alarm:
-    """Cancels the operation's task when its time is up, as ``asyncio.timeout`` does (which
-    Python 3.10 lacks), with one timer for the whole operation and no task per wait."""
+    """An operation's time limit: :class:`_Alarms` cancels its task when the time is up, as
+    ``asyncio.timeout`` does (which Python 3.10 lacks)."""
 
-    __slots__ = ("handle", "rang", "task")
+    __slots__ = ("at", "rang", "task")
 
-    def __init__(self, seconds: float) -> None:
-        self.task = asyncio.current_task()
+    def __init__(self, task: asyncio.Task[Any] | None, at: float) -> None:
+        self.task = task
+        self.at = at
         self.rang = False
-        self.handle = asyncio.get_running_loop().call_later(seconds, self._ring)
-
-    def _ring(self) -> None:
-        if self.task is not None:
-            self.rang = True
-            self.task.cancel()
 
     def failure(self, exc: BaseException, deadline: Deadline) -> Failure:
         if self.rang and isinstance(exc, asyncio.CancelledError):
@@ -63,6 +60,46 @@ class _Alarm:
                 uncancel()
             return Failure(TimeoutError("no answer in time"), True)
         return deadline.failure(exc)
+
+
+class _Alarms:
+    """The alarms of a store's operations on one loop, with one timer for all: every
+    operation has the same timeout, so they are due in the order they started, and the
+    timer waits for the first one not over."""
+
+    __slots__ = ("loop", "queue", "timeout", "timer")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
+        self.loop = loop
+        self.timeout = timeout
+        self.queue: deque[_Alarm] = deque()
+        self.timer: asyncio.TimerHandle | None = None
+
+    def start(self) -> _Alarm:
+        alarm = _Alarm(asyncio.current_task(), self.loop.time() + self.timeout)
+        self.queue.append(alarm)
+        if self.timer is None:
+            self.timer = self.loop.call_at(alarm.at, self._ring)
+        return alarm
+
+    def stop(self, alarm: _Alarm) -> None:
+        alarm.task = None
+        queue = self.queue
+        while queue and queue[0].task is None:
+            queue.popleft()
+
+    def _ring(self) -> None:
+        self.timer = None
+        queue, now = self.queue, self.loop.time()
+        while queue:
+            alarm = queue[0]
+            if alarm.task is not None:
+                if alarm.at > now:
+                    self.timer = self.loop.call_at(alarm.at, self._ring)
+                    return
+                alarm.rang = True
+                alarm.task.cancel()
+            queue.popleft()
 
 
 class AsyncMySQLStore(
@@ -102,6 +139,7 @@ class AsyncMySQLStore(
                 f"connection must be an asyncmy Connection or Pool, not {type(connection).__name__}"
             )
         self._cleaner: asyncio.Task[None] | None = None
+        self._alarms: _Alarms | None = None
 
     def _start_cleaner(self) -> None:
         if self._cleaner is None and self.core.clear_expired and not self._closed:
@@ -116,7 +154,10 @@ class AsyncMySQLStore(
             self._start_cleaner()
         deadline = Deadline(self.timeout)
         send = on_connections(flow, self._driver, self.timeout).send
-        source, answer, alarm = self._source, None, _Alarm(self.timeout)
+        alarms = self._alarms
+        if alarms is None or alarms.timeout != self.timeout or alarms.loop is not _running_loop():
+            alarms = self._alarms = _Alarms(_running_loop(), self.timeout)
+        source, answer, alarm = self._source, None, alarms.start()
         try:
             while True:
                 request = send(answer)
@@ -128,7 +169,7 @@ class AsyncMySQLStore(
             result: T = done.value
             return result
         finally:
-            alarm.handle.cancel()
+            alarms.stop(alarm)
 
     async def clear_expired_sessions(self) -> int:
         """Delete expired rows now (what the clean-up task runs); returns how many."""

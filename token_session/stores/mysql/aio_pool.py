@@ -4,12 +4,13 @@ store's own), or one connection the user made, shared."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING, Any
 
 from ...errors import BackendUnavailableError
 from .connections import Deadline
 from .format import DEFAULT_CONNECTION_LIMIT
-from .pool import check_idle, hung_up
+from .pool import RECENT, check_idle, hung_up
 from .schema import Statement
 
 if TYPE_CHECKING:
@@ -39,12 +40,15 @@ class AsyncSource:
     async def execute(
         self, connection: asyncmy.Connection, statement: Statement, deadline: Deadline
     ) -> Any:
-        check_idle(_hung_up(connection))
+        given: Any = connection
+        if not (statement.fetch and time.monotonic() - getattr(given, "_ts_used", 0) < RECENT):
+            check_idle(_hung_up(connection))
         async with connection.cursor() as cursor:
             await cursor.execute(statement.sql, statement.params)
             result = await cursor.fetchall() if statement.fetch else cursor.rowcount
         if not connection.get_autocommit():
             await connection.commit()
+        given._ts_used = time.monotonic()
         return result
 
 
