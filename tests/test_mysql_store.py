@@ -1448,3 +1448,78 @@ def test_the_policy_runs_again_only_what_was_never_sent_or_only_reads() -> None:
     # no connection in time: nothing to release
     made, result = plan(core.get("a"), {"acquire": [(TimeoutError(), True)]})
     assert made == ["acquire"] and isinstance(result, BackendUnavailableError)
+
+
+# --- what an operation costs: the timeout set once, one timer per store -----------------
+
+
+def test_the_socket_timeout_is_set_once_and_a_write_always_polls_for_a_hang_up(
+    db: dict[str, Any], table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from token_session.stores.mysql import pool
+
+    polled: list[int] = []
+
+    def hung_up(fd: int) -> bool:
+        polled.append(fd)
+        return False
+
+    monkeypatch.setattr(pool, "hung_up", hung_up)
+    with MySQLStore(**db, schema={"table_name": table}, clear_expired=False, timeout=3) as store:
+        store.set("a", {"n": 1})  # the table made first: the timeout is set again after
+        store.touch("a", {})
+        connection: Any = store._source._idle[0]  # type: ignore[attr-defined]
+        set_to = connection._write_timeout
+        assert 2.9 < set_to <= 3 and connection._read_timeout == set_to
+        polled.clear()
+        for _ in range(20):
+            assert store.get("a") == {"n": 1}
+            store.touch("a", {})
+        assert connection._write_timeout == set_to  # kept: no settimeout per statement
+        assert len(polled) == 20  # before each write, not before reads just after a use
+        time.sleep(pool.RECENT * 2)
+        store.get("a")
+        assert len(polled) == 21  # a read after an idle spell polls too
+
+
+def test_a_socket_timeout_is_the_operations_timeout() -> None:
+    from token_session.stores.mysql.connections import Deadline
+
+    deadline = Deadline(60)
+    try:
+        try:
+            raise TimeoutError("timed out")
+        except OSError:
+            raise pymysql.err.OperationalError(2013, "Lost connection") from None
+    except pymysql.err.OperationalError as exc:
+        lost = exc
+    assert deadline.failure(lost).timed_out
+    assert not deadline.failure(pymysql.err.OperationalError(2013, "Lost connection")).timed_out
+
+
+async def test_one_timer_rings_each_operation_in_its_turn_and_spares_those_over() -> None:
+    from token_session.stores.mysql.aio import _Alarms
+
+    alarms = _Alarms(asyncio.get_running_loop(), 0.1)
+    outcomes: dict[int, str] = {}
+
+    async def operation(i: int, lasts: float) -> None:
+        alarm = alarms.start()
+        try:
+            await asyncio.sleep(lasts)
+            outcomes[i] = "done"
+        except asyncio.CancelledError as exc:
+            failure = alarm.failure(exc, None)  # type: ignore[arg-type]
+            outcomes[i] = "timed out" if failure.timed_out else "cancelled"
+        finally:
+            alarms.stop(alarm)
+
+    started = time.monotonic()
+    tasks = []
+    for i in range(6):
+        tasks.append(asyncio.create_task(operation(i, 0.02 if i % 2 else 1.0)))
+        await asyncio.sleep(0.01)
+    await asyncio.gather(*tasks)
+    assert outcomes == {i: "done" if i % 2 else "timed out" for i in range(6)}
+    assert time.monotonic() - started < 0.5
+    assert not alarms.queue and alarms.timer is None
