@@ -30,6 +30,7 @@ __all__ = [
     "Request",
     "StaleConnectionError",
     "on_connections",
+    "resumed",
 ]
 
 logger = logging.getLogger(__package__)
@@ -84,12 +85,14 @@ def check_timeout(timeout: object, name: str = "timeout") -> float:
 
 
 class Deadline:
-    """When an operation must be over: a source's I/O waits at most :meth:`left`."""
+    """When an operation must be over: a source's I/O waits at most :meth:`left`; ``busy``,
+    the connection running its statement, if any (for a watchdog to stop it)."""
 
-    __slots__ = ("at",)
+    __slots__ = ("at", "busy")
 
     def __init__(self, timeout: float) -> None:
         self.at = time.monotonic() + timeout
+        self.busy: Any = None
 
     def left(self) -> float:
         """Seconds left; :class:`TimeoutError` if none."""
@@ -201,6 +204,18 @@ def _may_run_again(exc: BaseException, statement: Statement, reused: bool, drive
     if isinstance(exc, StaleConnectionError):
         return True
     return reused and statement.fetch and connection_lost(exc, driver.interface_error)
+
+
+def resumed(statement: Statement, flow: Flow[T]) -> Flow[T]:
+    """``flow``, which gave ``statement`` last, from there on: for :func:`on_connections` to
+    take over a flow a store ran until something failed."""
+    while True:
+        value = yield statement
+        try:
+            statement = flow.send(value)
+        except StopIteration as done:
+            result: T = done.value
+            return result
 
 
 def on_connections(

@@ -17,6 +17,7 @@ from ...errors import BackendUnavailableError
 from .connections import Deadline, StaleConnectionError
 from .format import DEFAULT_CONNECTION_LIMIT, check_connection_limit
 from .schema import Statement
+from .watchdog import BUSY
 
 __all__ = ["RECENT", "MySQLPool", "SharedConnection", "Source"]
 
@@ -25,8 +26,10 @@ __all__ = ["RECENT", "MySQLPool", "SharedConnection", "Source"]
 # connection runs again anyway. A write is always preceded by the poll: one lost with its
 # reply is never sent again, so it must not be sent on a connection already closed.
 RECENT = 0.005
-# A socket timeout up to this much (seconds) below the operation's time left is kept.
-_SLACK = 0.01
+
+
+# a poll object per descriptor number (polling looks at what the number is now): made once
+_POLLERS: dict[int, Any] = {}
 
 
 def hung_up(fd: int) -> bool:
@@ -34,10 +37,12 @@ def hung_up(fd: int) -> bool:
     as MySQL's goodbye on ``wait_timeout``): then nothing is to be sent on it."""
     if fd < 0:
         return True
-    if not hasattr(select, "poll"):  # Windows
-        return bool(select.select([fd], [], [], 0)[0])
-    poller = select.poll()
-    poller.register(fd, select.POLLIN | getattr(select, "POLLRDHUP", 0))
+    poller = _POLLERS.get(fd)
+    if poller is None:
+        if not hasattr(select, "poll"):  # Windows
+            return bool(select.select([fd], [], [], 0)[0])
+        poller = _POLLERS[fd] = select.poll()
+        poller.register(fd, select.POLLIN | getattr(select, "POLLRDHUP", 0))
     return bool(poller.poll(0))
 
 
@@ -97,21 +102,23 @@ class Source:
         raise NotImplementedError
 
     def execute(self, connection: Connection[Any], statement: Statement, deadline: Deadline) -> Any:
+        """Run ``statement``; the store's :class:`.watchdog.Watchdog` stops it when the
+        deadline comes (the socket has no timeout: no poll before each read and write)."""
         given: Any = connection
         if not (statement.fetch and time.monotonic() - getattr(given, "_ts_used", 0) < RECENT):
             sock = given._sock
             check_idle(sock is None or hung_up(sock.fileno()))
-        left = deadline.left()
-        # PyMySQL applies these to the socket before each read and write, calling
-        # settimeout only when they change: they stay while the time left is near them
-        current = given._write_timeout
-        if current is None or not left - _SLACK < current <= left:
-            given._read_timeout = given._write_timeout = max(left - _SLACK / 2, left / 2)
-        with connection.cursor() as cursor:
-            cursor.execute(statement.sql, statement.params)
-            result = cursor.fetchall() if statement.fetch else cursor.rowcount
-        if not connection.get_autocommit():
-            connection.commit()
+        deadline.busy = connection
+        try:
+            deadline.left()  # after busy is set: the watchdog stops what starts before the deadline
+            with connection.cursor() as cursor:
+                cursor.execute(statement.sql, statement.params)
+                result = cursor.fetchall() if statement.fetch else cursor.rowcount
+            if not connection.get_autocommit():
+                connection.commit()
+        finally:
+            with BUSY:
+                deadline.busy = None
         given._ts_used = time.monotonic()
         return result
 
@@ -201,8 +208,6 @@ class SharedConnection(Source):
     def __init__(self, connection: Connection[Any]) -> None:
         self.connection = connection
         self._lock = threading.Lock()
-        given: Any = connection
-        self._timeouts = given._read_timeout, given._write_timeout
 
     def acquire(self, deadline: Deadline) -> tuple[Connection[Any], bool]:
         if not self._lock.acquire(timeout=deadline.left()):
@@ -219,8 +224,6 @@ class SharedConnection(Source):
     def release(
         self, connection: Connection[Any], broken: bool = False, deadline: object = None
     ) -> None:
-        given: Any = connection
-        given._read_timeout, given._write_timeout = self._timeouts  # the user's own again
         if broken:
             _close_quietly(connection)  # reopened by the next acquire
         self._lock.release()
