@@ -1522,3 +1522,36 @@ async def test_one_timer_rings_each_operation_in_its_turn_and_spares_those_over(
     assert outcomes == {i: "done" if i % 2 else "timed out" for i in range(6)}
     assert time.monotonic() - started < 0.5
     assert not alarms.queue and alarms.timer is None
+
+
+def test_the_watchdog_stops_the_statement_still_running_at_its_deadline() -> None:
+    from token_session.stores.mysql.connections import Deadline
+    from token_session.stores.mysql.watchdog import Watchdog
+
+    class Busy:
+        def __init__(self, sock: socket.socket) -> None:
+            self._sock = sock
+
+    stalled, server = socket.socketpair()
+    done, other = socket.socketpair()
+    watchdog = Watchdog(0.2)
+    first, second = Deadline(0.2), Deadline(0.2)
+    watchdog.watch(first)
+    watchdog.watch(second)
+    first.busy, second.busy = Busy(stalled), Busy(done)
+    second.busy = None  # its statement over: its connection may be someone else's now
+    watchdog.over(second)
+    started = time.monotonic()
+    assert stalled.recv(1) == b""  # the blocked read returns once the socket is shut down
+    assert 0.15 <= time.monotonic() - started < 1.5
+    watchdog.over(first)
+    other.sendall(b"x")
+    assert done.recv(1) == b"x"  # untouched
+    assert wait_for(lambda: watchdog._thread is None, 3)  # a timeout with nothing to watch
+    third = Deadline(0.2)
+    watchdog.watch(third)
+    assert watchdog._thread is not None  # started again
+    watchdog.over(third)
+    watchdog.close()
+    for sock in (stalled, server, done, other):
+        sock.close()

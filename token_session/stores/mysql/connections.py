@@ -7,7 +7,9 @@ leave a connection broken, translates driver errors and gives the connection bac
 ``execute``, ``release``, ``discard_idle``), and is sent each answer, or a :class:`Failure`
 holding what the call raised: the blocking and asyncio stores only carry requests out, each
 within what is left of the operation's :class:`Deadline`, and say whether a failure came
-from the deadline (then nothing is tried again: the time is spent).
+from the deadline (then nothing is tried again: the time is spent). While all goes well the
+stores run a flow on the source themselves (acquire, the statements, release, which is what
+this would ask for) and hand it over at the first failure, with :func:`resumed`.
 """
 
 from __future__ import annotations
@@ -85,8 +87,8 @@ def check_timeout(timeout: object, name: str = "timeout") -> float:
 
 
 class Deadline:
-    """When an operation must be over: a source's I/O waits at most :meth:`left`; ``busy``,
-    the connection running its statement, if any (for a watchdog to stop it)."""
+    """When an operation must be over: a source's waits last at most :meth:`left`; ``busy``,
+    the connection running a statement, if any (for the blocking store's watchdog to stop)."""
 
     __slots__ = ("at", "busy")
 
