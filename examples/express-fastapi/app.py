@@ -1,6 +1,6 @@
 """The FastAPI half: sees who logged in on Express and keeps their cart, in the same session.
 
-Run with ``uvicorn app:app --port 8000`` (see the repository README, "Web middleware").
+Run with ``uvicorn app:app --port 8000`` (see docs/guides/share-login.md).
 """
 
 from __future__ import annotations
