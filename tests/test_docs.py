@@ -49,6 +49,23 @@ def test_site_builds_strictly(tmp_path: Path) -> None:
     assert "UNSET" not in command  # no click internals shown as a default
 
 
+PYTHON = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def python_snippets() -> list[pytest.ParameterSet]:
+    snippets = []
+    for page in [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]:
+        for number, match in enumerate(PYTHON.finditer(page.read_text("utf-8")), 1):
+            where = f"{page.relative_to(ROOT)}#{number}"
+            snippets.append(pytest.param(where, match.group(1), id=where))
+    return snippets
+
+
+@pytest.mark.parametrize(("where", "code"), python_snippets())
+def test_python_snippet_compiles(where: str, code: str) -> None:
+    compile(code, where, "exec")  # those that need a server are not run, but must parse
+
+
 def test_there_are_runnable_snippets() -> None:
     assert len(runnable_snippets()) >= 3
 
