@@ -111,3 +111,50 @@ def test_share_login_flask_half() -> None:
     assert browser.get("/me").json == {"user": None}
     assert browser.get_cookie("connect.sid") is None  # save_uninitialized=False
     assert browser.post("/logout").json == {"user": None}
+
+
+def web_snippet(marker: str, url: str, namespace: dict[str, object]) -> dict[str, object]:
+    """The web middleware page's snippet holding ``marker``, its store ``url`` made memory://."""
+    page = (DOCS / "web.md").read_text("utf-8")
+    code = next(block for block in PYTHON.findall(page) if marker in block)
+    assert f'"{url}"' in code
+    namespace.setdefault("__name__", "__docs__")
+    exec(compile(code.replace(f'"{url}"', '"memory://"'), f"web.md ({marker})", "exec"), namespace)
+    return namespace
+
+
+def test_web_asgi_snippet() -> None:
+    pytest.importorskip("fastapi")
+    from fastapi import Request
+    from fastapi.testclient import TestClient
+
+    app = web_snippet("FastAPI(lifespan", "redis://127.0.0.1:6379/0", {})["app"]
+
+    async def visit(request: Request) -> dict[str, int]:
+        request.session["visits"] = request.session.get("visits", 0) + 1
+        return {"visits": request.session["visits"]}
+
+    visit.__annotations__["request"] = Request  # a real class, not this module's string
+    app.post("/visit")(visit)  # type: ignore[attr-defined]
+
+    with TestClient(app, base_url="https://app.test") as browser:  # type: ignore[arg-type]
+        assert browser.post("/visit").json() == {"visits": 1}
+        assert browser.post("/visit").json() == {"visits": 2}
+
+
+def test_web_flask_and_wsgi_snippets() -> None:
+    pytest.importorskip("flask")
+    from werkzeug.test import Client
+
+    flask_app = web_snippet("ExpressSessionInterface(", "redis://127.0.0.1:6379/0", {})["app"]
+    assert flask_app.test_client().get("/").status_code == 404  # type: ignore[attr-defined]
+
+    def inner(environ: dict[str, object], start_response: object) -> list[bytes]:
+        session = environ["token_session"]
+        session["user"] = "ada"  # type: ignore[index]
+        start_response("200 OK", [])  # type: ignore[operator]
+        return [b""]
+
+    wsgi = web_snippet("web.wsgi import", "mysql://root@127.0.0.1/app", {"app": inner})["app"]
+    response = Client(wsgi).get("/")  # type: ignore[arg-type]
+    assert response.headers["Set-Cookie"].startswith("connect.sid=s%3A")
