@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from hypothesis import HealthCheck, settings
 
 from .backends import MONGO, MYSQL, POSTGRES, REDIS, Backend, BackendMissingError, provide
+from .databases import scratch_database
 from .node import NodeOracle, NodeStoreDriver, NodeUnavailableError
 
 settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -176,3 +179,24 @@ def store_urls(redis_url: str, mysql_url: str, mongo_url: str) -> Iterator[dict[
         server.close()
         with pymongo.MongoClient(mongo_url) as mongo:
             mongo.drop_database(database)
+
+
+# PostgreSQL: a database of the test module's own, an admin connection to it, a fresh table name
+
+
+@pytest.fixture(scope="module")
+def db_url(postgres_url: str) -> Iterator[str]:
+    """A PostgreSQL database of the test module's own."""
+    with scratch_database(postgres_url, "ts_pg") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def admin(db_url: str) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(db_url, autocommit=True) as connection:
+        yield connection
+
+
+@pytest.fixture
+def table() -> str:
+    return f"t_{secrets.token_hex(6)}"

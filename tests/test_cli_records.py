@@ -12,10 +12,10 @@ import redis
 
 from token_session.cli import main
 
+from .databases import scratch_database
 from .snapshots import snapshot
 from .test_cli_commands import run, run_json, seed
 from .test_cli_errors import CORRUPT, error_line, put_raw
-from .test_postgres_store import scratch_database
 
 BACKENDS = ["redis", "mysql", "mongo"]
 

@@ -23,7 +23,7 @@ import pytest
 from token_session import BackendUnavailableError
 from token_session.stores.mysql import AsyncMySQLStore, MySQLStore
 
-from .backends import mysql_connect_args
+from .databases import scratch_mysql_database
 from .faults import TcpProxy, elapsed
 
 TIMEOUT = 1.5
@@ -33,17 +33,8 @@ COMMAND = os.path.join(os.path.dirname(sys.executable), "token-session")
 
 @pytest.fixture(scope="module")
 def db(mysql_url: str) -> Iterator[dict[str, Any]]:
-    args = mysql_connect_args(mysql_url)
-    name = f"ts_faults_{secrets.token_hex(4)}"
-    server = pymysql.connect(**{**args, "database": None}, autocommit=True)
-    with server.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    try:
-        yield {**args, "database": name}
-    finally:
-        with server.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        server.close()
+    with scratch_mysql_database(mysql_url, "ts_faults") as args:
+        yield args
 
 
 @pytest.fixture

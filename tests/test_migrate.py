@@ -22,8 +22,8 @@ from token_session.stores.records import StoredSession, record_io
 from token_session.testing import NodeStore
 
 from .conftest import Clock
+from .databases import scratch_database
 from .snapshots import snapshot
-from .test_postgres_store import scratch_database
 
 N = 3000
 HOUR = 3_600_000

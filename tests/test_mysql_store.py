@@ -53,8 +53,8 @@ from token_session.stores.mysql.connections import (
 )
 from token_session.stores.records import StoredSession, every_record
 
-from .backends import mysql_connect_args
 from .conftest import NOW, Clock
+from .databases import scratch_mysql_database
 from .faults import TcpProxy
 from .node import NodeStore, NodeStoreDriver
 from .strategies import express_sessions, plain_sessions
@@ -73,17 +73,8 @@ hypothesis_settings = settings(
 @pytest.fixture(scope="module")
 def db(mysql_url: str) -> Iterator[dict[str, Any]]:
     """Connect keywords (PyMySQL's, the store's and mysql2's alike) for this run's database."""
-    args = mysql_connect_args(mysql_url)
-    name = f"ts_mysql_{secrets.token_hex(4)}"
-    server = pymysql.connect(**{**args, "database": None}, autocommit=True)
-    with server.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    try:
-        yield {**args, "database": name}
-    finally:
-        with server.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        server.close()
+    with scratch_mysql_database(mysql_url, "ts_mysql") as args:
+        yield args
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 
@@ -29,29 +28,12 @@ from token_session.stores.base import encode_session
 from token_session.stores.postgres import AsyncPostgresStore, PostgresStore
 from token_session.stores.records import StoredSession, record_io
 
+from .databases import scratch_database
 from .node import NodeStore, NodeStoreDriver
 from .strategies import plain_sessions
-from .test_postgres_store import scratch_database
 
 PG_SIMPLE = "connect-pg-simple-10"
 KNEX = "connect-session-knex-5"
-
-
-@pytest.fixture(scope="module")
-def db_url(postgres_url: str) -> Iterator[str]:
-    with scratch_database(postgres_url, "ts_pgnode") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def admin(db_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(db_url, autocommit=True) as connection:
-        yield connection
-
-
-@pytest.fixture
-def table() -> str:
-    return f"t_{secrets.token_hex(6)}"
 
 
 def open_node(

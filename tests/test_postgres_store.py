@@ -37,41 +37,12 @@ from token_session.stores.postgres.format import Statement, numbered
 from token_session.stores.postgres.options import parse_options, split_url
 
 from .conftest import NOW, Clock
+from .databases import scratch_database
 
 KNEX = {"format": "connect-session-knex"}
 
 
 # --- fixtures --------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def scratch_database(postgres_url: str, prefix: str) -> Iterator[str]:
-    """A database of its own (dropped afterwards): its URL."""
-    name = f"{prefix}_{secrets.token_hex(4)}"
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(urlsplit(postgres_url)._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(postgres_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(scope="module")
-def db_url(postgres_url: str) -> Iterator[str]:
-    with scratch_database(postgres_url, "ts_pg") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def admin(db_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(db_url, autocommit=True) as connection:
-        yield connection
-
-
-@pytest.fixture
-def table() -> str:
-    return f"t_{secrets.token_hex(6)}"
 
 
 def make(db_url: str, table: str, **options: Any) -> PostgresStore:
