@@ -1,0 +1,135 @@
+"""Every store against its Node twin in one table: store (redis, mongo, mysql, postgres) x
+operation (get, set, touch, get+touch) x mode (the blocking store against Node sequentially;
+the asyncio store with 64 in flight against Node with 64 in flight): ops/s here and in Node,
+their ratio, each side's CPU microseconds per operation, and the time per operation of the
+store over the raw driver's doing the same (``+10%``: the store takes 10% longer).
+
+    python bench/bench_all.py [--stores redis,mongo,mysql,postgres] [-n 2000] [--rounds 5]
+                              [--markdown] [--mongo-url mongodb://...]
+
+Each store's bench (bench_<store>.py) runs in turn with its defaults for everything else;
+within a store, every side runs in turn round after round and the median of each is kept.
+Absolute numbers drift with the machine; the ratios are what counts (goals: at least 1.0 on
+every operation, 1.3 on get+touch, the store within 15% of the raw driver).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from typing import Any
+
+from harness import IN_FLIGHT, OPS, Table
+
+STORES = ("redis", "mongo", "mysql", "postgres")
+MODES = (("blocking", ""), (f"asyncio@{IN_FLIGHT}", f"@{IN_FLIGHT}"))
+
+
+async def run_store(name: str, n: int, rounds: int, mongo_url: str | None) -> tuple[Table, Table]:
+    """One store's bench, as its main() runs it."""
+    if name == "redis":
+        import bench_redis
+
+        return await bench_redis.run("redis://127.0.0.1:6379/0", n, n * 10, rounds, False)
+    if name == "mysql":
+        import bench_mysql
+
+        url = "mysql://root@127.0.0.1:3306/test"
+        return await bench_mysql.run(bench_mysql.connect_args(url), n, rounds)
+    if name == "postgres":
+        import bench_postgres
+
+        url = "postgresql://postgres@127.0.0.1:5432/test"
+        return await bench_postgres.run(url, n, rounds, False)
+    import bench_mongo
+
+    with bench_mongo.server(mongo_url) as url:
+        return await bench_mongo.run(url, n, rounds)
+
+
+def rows(store: str, tables: tuple[Table, Table]) -> list[list[str]]:
+    """The table's rows for one store, cells formatted."""
+    rates, cpu = tables
+    out = []
+    for op in OPS:
+        for mode, suffix in MODES:
+            ours, node, raw = f"ours{suffix}", f"node{suffix}", f"raw{suffix}"
+            ratio = rates[ours][op] / rates[node][op]
+            goal = 1.3 if op == "get+touch" else 1.0
+            over_raw = f"{rates[raw][op] / rates[ours][op] - 1:+.0%}" if raw in rates else "n/a"
+            out.append(
+                [
+                    store,
+                    op,
+                    mode,
+                    f"{rates[ours][op]:,.0f}",
+                    f"{rates[node][op]:,.0f}",
+                    f"{ratio:.2f}" + ("" if ratio >= goal else " *"),
+                    f"{cpu[ours][op]:.0f}",
+                    f"{cpu[node][op]:.0f}",
+                    over_raw,
+                ]
+            )
+    return out
+
+
+HEADER = [
+    "store",
+    "operation",
+    "mode",
+    "ours ops/s",
+    "Node ops/s",
+    "ours/Node",
+    "ours CPU µs/op",
+    "Node CPU µs/op",
+    "vs raw driver",
+]
+
+
+def render(table: list[list[str]], markdown: bool) -> str:
+    if markdown:
+        right = ["---"] * 3 + ["--:"] * (len(HEADER) - 3)
+        lines = [HEADER, right, *table]
+        return "\n".join("| " + " | ".join(line) + " |" for line in lines)
+    widths = [max(len(line[i]) for line in [HEADER, *table]) for i in range(len(HEADER))]
+    return "\n".join(
+        "  ".join(
+            cell.ljust(w) if i < 3 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+        )
+        for line in [HEADER, *table]
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--stores", default=",".join(STORES), help="comma-separated")
+    parser.add_argument("-n", type=int, default=2000, help="operations per measurement")
+    parser.add_argument("--rounds", type=int, default=5, help="median of this many rounds")
+    parser.add_argument("--markdown", action="store_true", help="a Markdown table")
+    parser.add_argument("--mongo-url", default=os.environ.get("MONGO_URL"))
+    args = parser.parse_args()
+    stores = [name.strip() for name in args.stores.split(",") if name.strip()]
+    if unknown := set(stores) - set(STORES):
+        parser.error(f"unknown stores: {', '.join(sorted(unknown))}")
+    table: list[list[str]] = []
+    for name in stores:
+        print(f"{name}...", file=sys.stderr, flush=True)
+        tables: Any = asyncio.run(run_store(name, args.n, args.rounds, args.mongo_url))
+        table += rows(name, tables)
+    print(render(table, args.markdown))
+    print(
+        f"\nn={args.n} per measurement (Redis: {args.n * 10}, MySQL and PostgreSQL: "
+        f"{args.n * 2} with {IN_FLIGHT} in flight), median of {args.rounds} rounds; "
+        "* below the goal (1.0, get+touch 1.3); vs raw driver: time per operation over the "
+        "raw driver's doing the same",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
