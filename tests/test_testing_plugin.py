@@ -32,7 +32,7 @@ from token_session.testing.drivers import EXPRESS, NodeDriver, store_spec
 from token_session.testing.drivers import STORES as PINNED
 from token_session.testing.install import NODE_FILES, lock_hash
 
-from .test_postgres_store import scratch_database
+from .databases import scratch_database
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.node
@@ -290,6 +290,125 @@ def test_raw_is_what_the_backend_holds(
         document["_id"] == "sid" and document["expires"].isoformat() == "2099-01-01T00:00:00+00:00"
     )
     mongo.clear()
+
+
+def test_the_node_stores_own_options_name_where_the_records_go(
+    backend_url: Callable[[str], str | None],
+    node_store: Callable[..., NodeStore],
+    redis_url: str,
+    mysql_url: str,
+) -> None:
+    """A prefix and TTL, a MySQL table with column names of its own, a PostgreSQL schema and
+    table: what the Node store writes under them, our store given the same options reads."""
+    import psycopg
+    import pymysql
+    import redis
+
+    from .backends import mysql_connect_args
+
+    tag = f"opt_{uuid.uuid4().hex[:8]}"
+    cookie = {"originalMaxAge": None, "expires": None, "httpOnly": True, "path": "/"}
+    session = expected = {"cookie": cookie, "user": "ada"}
+
+    node = node_store("connect-redis", 9, url=redis_url, prefix=f"{tag}:", ttl=123)
+    node.set("sid", session)
+    with redis.Redis.from_url(redis_url) as client:
+        assert 120 <= client.ttl(f"{tag}:sid") <= 123
+    with from_url(redis_url, prefix=f"{tag}:") as python:
+        assert python.get("sid") == expected
+    node.destroy("sid")
+
+    columns = {"session_id": "k", "expires": "until", "data": "body"}
+    node = node_store(
+        "express-mysql-session",
+        3,
+        url=mysql_url,
+        clearExpired=False,
+        schema={"tableName": tag, "columnNames": columns},
+    )
+    node.set("sid", session)
+    assert set(node.raw("sid")) == {"k", "until", "body"}
+    schema = {"table_name": tag, "column_names": columns}
+    with from_url(mysql_url, schema=schema, clear_expired=False) as python:
+        assert python.get("sid") == expected
+        python.clear()
+    server = pymysql.connect(**mysql_connect_args(mysql_url), autocommit=True)
+    with server, server.cursor() as cursor:
+        cursor.execute(f"DROP TABLE `{tag}`")
+
+    pg = backend_url("connect-pg-simple")
+    assert pg is not None
+    with psycopg.connect(pg, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {tag}")
+    node = node_store(
+        "connect-pg-simple", url=pg, schemaName=tag, tableName="s", createTableIfMissing=True
+    )
+    node.set("sid", session)
+    assert node.raw("sid")["sid"] == "sid"
+    with from_url(pg, schema_name=tag, table_name="s") as python:
+        assert python.get("sid") == expected
+
+
+SECRET = "Sq2-Kx9!session secret"  # kruptein 3.1+ wants 2 upper, lower, digits, symbols
+ENCRYPTED: dict[str, tuple[int, dict[str, Any], dict[str, Any]]] = {
+    # id: (connect-mongo major, its options, our MongoStore's)
+    "6 crypto": (6, {"crypto": {"secret": SECRET}}, {"crypto": {"secret": SECRET}}),
+    "6 webcrypto adapter": (
+        6,
+        {"cryptoAdapter": {"adapter": "webcrypto", "secret": SECRET, "algorithm": "AES-CBC"}},
+        {"crypto_adapter": {"adapter": "webcrypto", "secret": SECRET, "algorithm": "AES-CBC"}},
+    ),
+    "6 kruptein adapter": (
+        6,
+        {"cryptoAdapter": {"adapter": "kruptein", "secret": SECRET}},
+        {"crypto_adapter": {"adapter": "kruptein", "secret": SECRET}},
+    ),
+    "4 crypto over kruptein 3.0.8": (
+        4,
+        {"crypto": {"secret": SECRET}, "kruptein": "3.0.8"},
+        {"crypto": {"secret": SECRET}},
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("version", "node_options", "options"), ENCRYPTED.values(), ids=list(ENCRYPTED)
+)
+def test_encrypted_connect_mongo_and_our_store_read_each_other(
+    node_store: Callable[..., NodeStore],
+    mongo_url: str,
+    version: int,
+    node_options: dict[str, Any],
+    options: dict[str, Any],
+) -> None:
+    collection = f"enc_{uuid.uuid4().hex[:8]}"
+    node = node_store(
+        "connect-mongo", version, url=mongo_url, collectionName=collection, **node_options
+    )
+    python = from_url(mongo_url, db_name="test", collection_name=collection, **options)
+    try:
+        node.set("from-node", {"cookie": COOKIE, "user": "ada"})
+        stored = node.raw("from-node")["session"]
+        assert isinstance(stored, str) and "ada" not in stored  # sealed, not clear text
+        assert python.get("from-node") == {"cookie": STORED_COOKIE, "user": "ada"}
+        python.set("from-python", {"cookie": STORED_COOKIE, "user": "grace"})
+        assert "grace" not in str(node.raw("from-python")["session"])
+        assert node.get("from-python") == {"cookie": STORED_COOKIE, "user": "grace"}
+    finally:
+        node.clear()
+        python.close()
+
+
+def test_the_kruptein_option_is_checked_before_connecting(
+    node_store: Callable[..., NodeStore],
+) -> None:
+    url = "mongodb://127.0.0.1:1/test"  # never reached: refused first
+    with pytest.raises(NodeStoreError, match="kruptein"):
+        node_store("connect-mongo", 6, url=url, kruptein="3.0.8")
+    with pytest.raises(NodeStoreError, match="kruptein"):
+        node_store("connect-mongo", 4, url=url, kruptein="3.9.9")
+    with pytest.raises(NodeStoreError, match='adapter: "webcrypto" or "kruptein"'):
+        node_store("connect-mongo", 6, url=url, cryptoAdapter={"secret": SECRET})
 
 
 @pytest.mark.parametrize("express", [4, 5])

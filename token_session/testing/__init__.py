@@ -7,7 +7,8 @@ or ``token_session_node = true`` in the pytest ini. Fixtures:
 - ``node_store(package, version=None, url=..., **options)``: a :class:`NodeStore`, the real
   store (connect-redis 6/7/9, connect-mongo 4/6, express-mysql-session 2/3,
   connect-pg-simple 10, connect-session-knex 5, session-memory-store) with the Node store's
-  own options (camelCase), closed after the test;
+  own options (camelCase; connect-mongo 6's ``cryptoAdapter`` as ``{"adapter": "webcrypto"
+  or "kruptein", ...}``, and ``kruptein="3.0.8"`` for connect-mongo 4), closed after the test;
 - ``express_app(store, version=None, url=..., store_options=None, express=5, **session)``: an
   :class:`ExpressApp` (express-session 1.19.0) on a loopback port, stopped after the test.
 

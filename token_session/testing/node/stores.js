@@ -3,6 +3,7 @@
 // backend URL and the store's own options. Each opener resolves to {store, close, raw}:
 // raw(sid) is what the backend holds for the session, read beside the store (the Redis
 // value, the Mongo document as extended JSON, the SQL row with every column as text).
+const path = require('path');
 const session = require('express-session');
 
 const redisRaw = (read, store) => async (sid) => read(store.prefix + sid);
@@ -35,15 +36,40 @@ async function connectRedis(version, url, options) {
   return { store, close: () => client.disconnect(), raw: redisRaw((key) => commands.get(key), store) };
 }
 
-async function connectMongo(version, url, options) {
+// connect-mongo 6's cryptoAdapter, which JSON cannot carry: {adapter: "webcrypto" |
+// "kruptein", ...} is made by the package's own createWebCryptoAdapter /
+// createKrupteinAdapter with the other keys as their options.
+function cryptoAdapter({ adapter, ...options }) {
+  const made = {
+    webcrypto: 'createWebCryptoAdapter',
+    kruptein: 'createKrupteinAdapter',
+  }[adapter];
+  if (!made) throw new Error('cryptoAdapter needs adapter: "webcrypto" or "kruptein"');
+  return require('connect-mongo-6')[made](options);
+}
+
+// connect-mongo 4.6.0's kruptein ^3.0.0 resolves to 3.4.0 in this lock file, whose records
+// 4.6.0 cannot read back (kruptein 3.4 parses the JSON it decrypts, connect-mongo parses it
+// again); kruptein: "3.0.8" runs 4.6.0 over the 3.0.8 that connect-mongo 6.0.0 pins.
+const KRUPTEIN_BESIDE = { '3.0.8': 'connect-mongo-6', '3.4.0': 'connect-mongo-4' };
+
+async function connectMongo(version, url, { kruptein, ...options }) {
+  if (kruptein !== undefined && (version !== '4' || !Object.hasOwn(KRUPTEIN_BESIDE, kruptein))) {
+    throw new Error('kruptein: "3.0.8" or "3.4.0", with connect-mongo 4 (6.0.0 pins 3.0.8)');
+  }
   let store;
   if (version === '6') {
     const { MongoStore } = require('connect-mongo-6');
+    if (options.cryptoAdapter) options.cryptoAdapter = cryptoAdapter(options.cryptoAdapter);
     store = MongoStore.create({ mongoUrl: url, ...options });
   } else {
     const { MongoClient } = require('mongodb4');
     const MongoStore = require('connect-mongo-4');
     store = MongoStore.create({ clientPromise: MongoClient.connect(url), ...options });
+    if (kruptein !== undefined && store.crypto) {
+      const from = path.dirname(require.resolve(KRUPTEIN_BESIDE[kruptein] + '/package.json'));
+      store.crypto = require(require.resolve('kruptein', { paths: [from] }))(store.options.crypto);
+    }
   }
   const collection = await store.collectionP;
   const { EJSON } = require(version === '6' ? 'mongodb' : 'mongodb4').BSON;
