@@ -86,8 +86,9 @@ class ExpressSessionMiddleware:
         session = run(conf.store, self._load(conf, request))
         response = self.get_response(request)
         if session is not None and response.status_code < 500:
+            accessed = session.accessed  # before the commit hashes the session
             headers = run(conf.store, commit_flow(conf.options, session))
-            _add_headers(response, headers, session.accessed)
+            _add_headers(response, headers, accessed)
         return response
 
     async def __acall__(self, request: Any) -> Any:
@@ -95,8 +96,9 @@ class ExpressSessionMiddleware:
         session = await _arun(conf, self._load(conf, request))
         response = await self.get_response(request)
         if session is not None and response.status_code < 500:
+            accessed = session.accessed
             headers = await _arun(conf, commit_flow(conf.options, session))
-            _add_headers(response, headers, session.accessed)
+            _add_headers(response, headers, accessed)
         return response
 
     @staticmethod
@@ -105,7 +107,6 @@ class ExpressSessionMiddleware:
         if session is None:  # outside the cookie's path: no session, as in express-session
             return None
         assert isinstance(session, DjangoExpressSession)
-        session.accessed = False
         request.session = session
         return session
 

@@ -33,6 +33,14 @@ class _DjangoSessionAPI(ExpressSession):
         self.accessed = False
         self._forced = False
 
+    def generate(self) -> None:
+        super().generate()
+        self.accessed = False
+
+    def inflate(self, *args: Any, **kwargs: Any) -> None:
+        super().inflate(*args, **kwargs)
+        self.accessed = False
+
     # -- reads mark the session accessed (the response then varies on Cookie) -------------
 
     def __getitem__(self, key: str) -> Any:
@@ -71,7 +79,10 @@ class _DjangoSessionAPI(ExpressSession):
 
     @property
     def modified(self) -> bool:
-        return self._forced or self.is_modified()
+        accessed = self.accessed  # hashing the session reads it: not the view's access
+        result = self._forced or self.is_modified()
+        self.accessed = accessed
+        return result
 
     @modified.setter
     def modified(self, value: bool) -> None:
