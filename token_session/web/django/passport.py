@@ -23,7 +23,6 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model  # type: ignore[import-untyped]
-from django.contrib.auth.models import AnonymousUser  # type: ignore[import-untyped]
 from django.contrib.auth.signals import user_logged_in  # type: ignore[import-untyped]
 from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped]
 from django.utils.deprecation import MiddlewareMixin  # type: ignore[import-untyped]
@@ -69,6 +68,8 @@ class Passport:
     def get_user(self, request: Any) -> Any:
         """The logged-in user, or ``AnonymousUser`` (also for an inactive or unknown one,
         as passport does when ``deserializeUser`` gives no user)."""
+        from django.contrib.auth.models import AnonymousUser  # type: ignore[import-untyped]
+
         session = getattr(request, "session", None)
         value = None if session is None else self.user_id(session)
         if value is None:
