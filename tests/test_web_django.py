@@ -4,6 +4,7 @@ every backend, read back by the real Node store."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -158,6 +159,35 @@ async def test_async_session_methods(memory: MemoryStore) -> None:
     assert dict(await session.aitems()) == {}
 
 
+def test_django_session_settings_fill_in_what_token_session_leaves_out() -> None:
+    raw = {"store": "memory://", "secret": "s"}
+    django_settings: dict[str, Any] = {
+        "SESSION_COOKIE_NAME": "sid",
+        "SESSION_COOKIE_AGE": 600,
+        "SESSION_COOKIE_SAMESITE": "Strict",
+        "SESSION_COOKIE_DOMAIN": None,  # Django's "no Domain": left out, not null
+        "SESSION_COOKIE_SECURE": True,
+        "SESSION_SAVE_EVERY_REQUEST": True,
+    }
+    with override_settings(TOKEN_SESSION=raw, **django_settings):
+        options = config().options
+        assert options.name == "sid" and options.rolling
+        assert options.cookie == {"max_age": 600_000, "secure": True, "same_site": "strict"}
+        cookie = options.new_cookie(True).to_json()
+        assert "domain" not in cookie and cookie["sameSite"] == "strict"
+    mine = {**raw, "name": "connect.sid", "cookie": {"max_age": 1000}}
+    with override_settings(
+        TOKEN_SESSION=mine, SESSION_EXPIRE_AT_BROWSER_CLOSE=True, **django_settings
+    ):
+        options = config().options
+        assert options.name == "connect.sid" and options.cookie["max_age"] == 1000
+    with override_settings(TOKEN_SESSION=raw, SESSION_EXPIRE_AT_BROWSER_CLOSE=True):
+        assert config().options.cookie == {"max_age": None}
+    with override_settings(TOKEN_SESSION=raw):  # Django's defaults are not express-session's
+        options = config().options
+        assert options.name == "connect.sid" and options.cookie == {} and not options.rolling
+
+
 # -- Django's clients over every backend, read back by the Node store -----------------------
 
 
@@ -265,22 +295,29 @@ def test_passport_is_the_source_of_truth(
     assert client.get("/me").json()["messages"] == ["hello"]
 
 
-@pytest.mark.skipif(not DJANGO5, reason="async views use the session's async methods")
 async def test_asgi_handler_over_the_backend(
     on_backend: None, node_store: NodeStore, py_store: Store
 ) -> None:
+    # async views (the session's async methods, alogin, alogout) on Django 5; the sync views
+    # on 4.2: the middleware runs the asyncio store either way
+    me, cart, login, logout = (
+        ("/ame", "/acart", "/alogin", "/alogout")
+        if DJANGO5
+        else ("/me", "/cart", "/login", "/logout")
+    )
     sid = "django-asgi-" + py_store.__class__.__name__
     node_store.set(sid, node_session(2, []))
     client = AsyncClient()
     client.cookies["connect.sid"] = encode_cookie_value(sid, SECRETS[1])  # the old secret
-    assert (await client.get("/ame")).json()["user"] == "grace"
-    assert (await client.post("/acart?item=fig")).json()["cart"] == ["fig"]
+    assert (await client.get(me)).json()["user"] == "grace"
+    assert (await client.post(cart + "?item=fig")).json()["cart"] == ["fig"]
     assert as_node_reads(node_store, py_store, sid)["cart"] == ["fig"]
-    await client.post("/alogin?user=ada")
+    await client.post(login + "?user=ada")
     moved = client.cookies["connect.sid"].value.split(".")[0].replace("s%3A", "")
     assert moved != sid and node_store.get(sid) is None
     assert as_node_reads(node_store, py_store, moved)["passport"] == {"user": 1}
-    await client.post("/alogout")
+    await client.post(logout)
     assert node_store.get(moved) is None
-    assert (await client.get("/ame")).json()["user"] is None
+    assert (await client.get(me)).json()["user"] is None
+    assert asyncio.get_running_loop() in config()._async  # the asyncio store served it
     await config().aclose()

@@ -10,6 +10,7 @@ Express app sharing the session is the one to agree with.
 from __future__ import annotations
 
 import asyncio
+import threading
 import weakref
 from collections.abc import Mapping
 from typing import Any
@@ -42,17 +43,18 @@ def _django_defaults() -> dict[str, Any]:
         cookie["max_age"] = settings.SESSION_COOKIE_AGE * 1000  # Express counts milliseconds
     if given("SESSION_EXPIRE_AT_BROWSER_CLOSE") and settings.SESSION_EXPIRE_AT_BROWSER_CLOSE:
         cookie["max_age"] = None
-    if given("SESSION_COOKIE_DOMAIN"):
+    # Django's None / False mean "no such attribute": express-session's option left out
+    # (an option given as null would be stored as null in the session's cookie)
+    if given("SESSION_COOKIE_DOMAIN") and settings.SESSION_COOKIE_DOMAIN:
         cookie["domain"] = settings.SESSION_COOKIE_DOMAIN
     if given("SESSION_COOKIE_PATH"):
         cookie["path"] = settings.SESSION_COOKIE_PATH
     if given("SESSION_COOKIE_SECURE"):
-        cookie["secure"] = settings.SESSION_COOKIE_SECURE
+        cookie["secure"] = bool(settings.SESSION_COOKIE_SECURE)
     if given("SESSION_COOKIE_HTTPONLY"):
-        cookie["http_only"] = settings.SESSION_COOKIE_HTTPONLY
-    if given("SESSION_COOKIE_SAMESITE"):
-        same_site = settings.SESSION_COOKIE_SAMESITE
-        cookie["same_site"] = same_site.lower() if isinstance(same_site, str) else None
+        cookie["http_only"] = bool(settings.SESSION_COOKIE_HTTPONLY)
+    if given("SESSION_COOKIE_SAMESITE") and isinstance(settings.SESSION_COOKIE_SAMESITE, str):
+        cookie["same_site"] = settings.SESSION_COOKIE_SAMESITE.lower()
     if given("SESSION_SAVE_EVERY_REQUEST") and settings.SESSION_SAVE_EVERY_REQUEST:
         options["rolling"] = True  # the cookie is sent again on every response
     if cookie:
@@ -95,11 +97,13 @@ class Config:
     @property
     def store(self) -> Store:
         if self._store is None:
-            setting = self._store_setting
-            if isinstance(setting, str):
-                self._store = from_url(setting, **self.store_options)
-            else:
-                self._store = _opened(setting)
+            with _lock:
+                if self._store is None:
+                    setting = self._store_setting
+                    if isinstance(setting, str):
+                        self._store = from_url(setting, **self.store_options)
+                    else:
+                        self._store = _opened(setting)
         return self._store
 
     def async_store(self) -> AsyncStore | None:
@@ -141,15 +145,18 @@ class Config:
 
 
 _config: Config | None = None
+_lock = threading.Lock()
 
 
 def config() -> Config:
     global _config
     if _config is None:
-        raw = getattr(settings, "TOKEN_SESSION", None)
-        if not isinstance(raw, Mapping):
-            raise ImproperlyConfigured("settings.TOKEN_SESSION must be a dict (see the guide)")
-        _config = Config(raw)
+        with _lock:  # one set of stores, however many threads serve the first requests
+            if _config is None:
+                raw = getattr(settings, "TOKEN_SESSION", None)
+                if not isinstance(raw, Mapping):
+                    raise ImproperlyConfigured("settings.TOKEN_SESSION must be a dict")
+                _config = Config(raw)
     return _config
 
 
