@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import importlib.util
 import json
+import os
 import sys
 from typing import Any
 
@@ -40,7 +41,10 @@ from harness import (
 # redis and token_session are imported in run(), once main() has hidden what --parser and
 # --json ask to hide
 
-PREFIX = "bench:"
+# per process: two runs at once on one Redis (bench_all.py's and this one) must not clear
+# or overwrite each other's sessions
+PREFIX = f"bench:{os.getpid()}:"
+NODE_PREFIX = f"bench-node:{os.getpid()}:"
 TTL = 3600
 
 
@@ -105,7 +109,7 @@ async def run(
     sides = [
         sequential("ours", n, store_ops(store)),
         sequential("raw", n, raw_ops(client)),
-        node("node", "connect-redis-9", {"url": url, "prefix": "bench-node:"}, n, n_in_flight),
+        node("node", "connect-redis-9", {"url": url, "prefix": NODE_PREFIX}, n, n_in_flight),
         concurrent("ours@64", n_in_flight, async_store_ops(async_store)),
         concurrent("raw@64", n_in_flight, raw_ops(async_client)),
     ]
