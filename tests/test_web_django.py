@@ -188,6 +188,20 @@ def test_django_session_settings_fill_in_what_token_session_leaves_out() -> None
         assert options.name == "connect.sid" and options.cookie == {} and not options.rolling
 
 
+def test_force_login_gives_the_client_a_signed_cookie(memory: MemoryStore) -> None:
+    from django.contrib.auth import get_user_model
+
+    from token_session.web.django.testing import force_login
+
+    client = Client()
+    sid = force_login(client, get_user_model().objects.get(username="grace"))
+    assert client.cookies["connect.sid"].value == encode_cookie_value(sid, SECRETS)
+    stored = memory.get(sid)
+    assert stored is not None and stored["passport"] == {"user": 2}
+    assert stored["_auth_user_id"] == "2"
+    assert client.get("/me").json()["user"] == "grace"
+
+
 # -- Django's clients over every backend, read back by the Node store -----------------------
 
 

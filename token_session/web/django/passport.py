@@ -96,12 +96,26 @@ def passport() -> Passport:
     return cached
 
 
+_MIDDLEWARE = "token_session.web.django.PassportAuthenticationMiddleware"
+
+
+def _enabled() -> bool:
+    from django.conf import settings  # type: ignore[import-untyped]
+
+    middleware = getattr(settings, "MIDDLEWARE", None) or ()
+    paths = {_MIDDLEWARE, "token_session.web.django.passport.PassportAuthenticationMiddleware"}
+    return config().passport is not None or any(path in paths for path in middleware)
+
+
 def _on_login(sender: Any, request: Any, user: Any, **_: Any) -> None:
     # Django's login() has cycled the key and written _auth_user_*; passport.user is what
     # the Express app reads
     session = getattr(request, "session", None)
-    if isinstance(session, DjangoExpressSession) and not session.destroyed:
+    if isinstance(session, DjangoExpressSession) and not session.destroyed and _enabled():
         passport().write(session, user)
+
+
+user_logged_in.connect(_on_login, dispatch_uid="token_session.web.django.passport")
 
 
 def _get_user(request: Any) -> Any:
@@ -121,10 +135,6 @@ class PassportAuthenticationMiddleware(MiddlewareMixin):  # type: ignore[misc]
     was, after :class:`~token_session.web.django.ExpressSessionMiddleware`:
     ``request.user`` (and ``await request.auser()``) is passport's user; Django's
     ``_auth_user_id`` is not read (a login the Express app ended is ended here too)."""
-
-    def __init__(self, get_response: Any) -> None:
-        super().__init__(get_response)
-        user_logged_in.connect(_on_login, dispatch_uid="token_session.web.django.passport")
 
     def process_request(self, request: Any) -> None:
         if not isinstance(getattr(request, "session", None), DjangoExpressSession):
