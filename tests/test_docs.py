@@ -433,14 +433,16 @@ def test_web_wsgi_snippet(mysql_url: str) -> None:
 
 
 @pytest.mark.node
-def test_testing_page_snippet(
+def test_testing_page_snippets(
     guide_env: str,
     redis_keys: RedisKeys,
+    mongo_url: str,
     express_app: Callable[..., Any],
     node_store: Callable[..., Any],
 ) -> None:
-    """The testing page's test, run with the plugin's fixtures; its ``my_app_url`` is the
-    share-login guide's Flask half (the same Redis, prefix and secret ``s``)."""
+    """The testing page's tests, run with the plugin's fixtures, the tests' MongoDB as
+    ``mongo_url``, and as ``my_app_url`` the share-login guide's Flask half (the same Redis,
+    prefix and secret ``s``)."""
     pytest.importorskip("flask")
     guide = (DOCS / "guides" / "share-login.md").read_text("utf-8")
     flask_half = next(code for code in SNIPPET.findall(guide) if "flask.Flask(" in code[1])
@@ -453,12 +455,24 @@ def test_testing_page_snippet(
         seen.append(f"sess:{cookie_sid(cookie, 's')}")
         return app(environ, start_response)
 
-    for snippet in marked("test_testing_page_snippet"):
-        code = snippet.code.replace('"redis://127.0.0.1:6379/0"', repr(redis_keys.url))
-        test = run(Snippet(snippet.where, snippet.mark, code))["test_express_login_reaches_my_app"]
-        with served(recording) as my_app_url:
-            try:
-                test(express_app, node_store, my_app_url)
-            finally:
-                redis_keys.written.update(seen)
-        assert seen and seen[-1] != "sess:None"
+    ran = []
+    with served(recording) as my_app_url:
+        fixtures = {
+            "express_app": express_app,
+            "node_store": node_store,
+            "my_app_url": my_app_url,
+            "mongo_url": mongo_url,
+        }
+        for snippet in marked("test_testing_page_snippets"):
+            code = snippet.code.replace('"redis://127.0.0.1:6379/0"', repr(redis_keys.url))
+            namespace = run(Snippet(snippet.where, snippet.mark, code))
+            for name, test in namespace.items():
+                if name.startswith("test_") and callable(test):
+                    wanted = inspect.signature(test).parameters
+                    try:
+                        test(**{parameter: fixtures[parameter] for parameter in wanted})
+                    finally:
+                        redis_keys.written.update(seen)
+                    ran.append(name)
+    assert len(ran) >= 2, ran
+    assert seen and seen[-1] != "sess:None"  # the Flask half saw Express's login
