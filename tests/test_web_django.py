@@ -202,6 +202,16 @@ def test_force_login_gives_the_client_a_signed_cookie(memory: MemoryStore) -> No
     assert client.get("/me").json()["user"] == "grace"
 
 
+def test_a_server_error_leaves_the_store_alone(memory: MemoryStore) -> None:
+    client = Client()
+    client.post("/message?text=kept")  # a saved session
+    sid = memory.ids()[0]
+    response = client.post("/boom")
+    assert response.status_code == 500 and "connect.sid" not in response.cookies
+    stored = memory.get(sid)
+    assert stored is not None and "cart" not in stored  # as Django's SessionMiddleware
+
+
 # -- Django's clients over every backend, read back by the Node store -----------------------
 
 

@@ -13,4 +13,5 @@ urlpatterns = [
     path("acart", views.acart),
     path("csrf", views.csrf),
     path("message", views.message),
+    path("boom", views.boom),
 ]

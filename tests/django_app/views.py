@@ -94,3 +94,10 @@ def csrf(request: HttpRequest) -> JsonResponse:
 def message(request: HttpRequest) -> JsonResponse:
     messages.info(request, request.GET["text"])
     return JsonResponse({"app": "django"})
+
+
+@csrf_exempt
+def boom(request: HttpRequest) -> JsonResponse:
+    """A change to the session, then a server error: nothing is written."""
+    request.session["cart"] = ["lost"]
+    return JsonResponse({"error": "boom"}, status=500)
