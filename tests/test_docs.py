@@ -11,8 +11,8 @@ The line before each ```python fence on the site says how its snippet is checked
 - ``<!-- not-runnable: why -->``: it cannot run here (a Redis Cluster, Sentinels), and says so.
 
 No snippet goes unmarked; each README snippet is one of the site's, word for word. Every
-snippet must parse, and the command lines and config files of the site name commands,
-options and store options that exist.
+snippet must parse; the site's ``token-session`` command lines parse as the command reads
+them, and its config files name store options that exist.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class Snippet:
     @property
     def tested_by(self) -> str | None:
         found = MARKS.fullmatch(self.mark or "")
-        return found and found["test"]
+        return found["test"] if found and not found["module"] else None
 
 
 def snippets(page: Path) -> list[Snippet]:
