@@ -108,10 +108,15 @@ def apps(request: pytest.FixtureRequest) -> Iterator[Apps]:
             express_server.close()
 
 
+FULL = [combo for combo in COMBOS if combo[0] == "redis"]
+# the full list's tests take `apps` on the Redis combinations only (the module's servers reused)
+on_redis = pytest.mark.parametrize(
+    "apps", FULL, ids=["-".join(combo) for combo in FULL], indirect=True
+)
+
+
 @pytest.fixture
 def full(apps: Apps) -> Apps:
-    if apps.shared.name != "redis":
-        pytest.skip("the full list runs on Redis; the core cases on every backend")
     return apps
 
 
@@ -221,6 +226,7 @@ def _pttl(apps: Apps, sid: str) -> float:
         return time.time() * 1000 + client.pttl(apps.shared.options["prefix"] + sid)
 
 
+@on_redis
 def test_rolling_expiry_moves_on_both(full: Apps) -> None:
     with httpx.Client(timeout=10) as one, httpx.Client(timeout=10) as other:
         logins = [
@@ -250,6 +256,7 @@ def test_rolling_expiry_moves_on_both(full: Apps) -> None:
     assert shapes == {"connect.sid=V; Path=/; Expires=E; HttpOnly; Priority=High; SameSite=Lax"}
 
 
+@on_redis
 def test_a_forged_or_tampered_cookie_is_rejected_by_both(client: httpx.Client, full: Apps) -> None:
     post(client, full.express, "/login", user="ada")
     sid = jar_sid(client)
@@ -271,6 +278,7 @@ def test_a_forged_or_tampered_cookie_is_rejected_by_both(client: httpx.Client, f
     assert [me(client, server)["user"] for server in (full.express, full.django)] == ["ada"] * 2
 
 
+@on_redis
 def test_secret_rotation_across_both(client: httpx.Client, full: Apps) -> None:
     post(client, full.django, "/login", user="ada")
     sid = jar_sid(client)
