@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
+import socket
+import struct
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -444,6 +447,47 @@ def test_a_restart_the_store_did_not_see_costs_no_error() -> None:
         server.start()  # the store's socket is now dead, unknown to it
         store.set("b", {"n": 2})
         assert store.get("b") == {"n": 2}
+
+
+def test_a_read_on_a_connection_redis_closed_is_sent_again_on_a_new_one() -> None:
+    with lone_redis() as server, RedisStore.from_url(server.url, timeout=1.0) as store:
+        store.set("a", {"n": 1})
+        server.stop()
+        server.start()  # an empty Redis; the store's socket is dead, unknown to it
+        assert store.get("a") is None  # no idle check before a read: sent, lost, sent again
+        store.set("a", {"n": 2})
+        assert store.get("a") == {"n": 2}
+
+
+def test_the_blocking_store_s_socket_is_bounded_by_the_kernel(store: RedisStore) -> None:
+    store.set("a", {"n": 1})
+    assert store._lane is not None
+    (held,) = store._lane.idle
+    sock = held.connection._sock
+    # no Python timeout: CPython would poll before each send and receive
+    assert sock.gettimeout() is None
+    timeval = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16)
+    assert struct.unpack("ll", timeval) == (5, 0)  # the store's timeout
+    assert struct.unpack("ll", sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, 16)) == (
+        5,
+        0,
+    )
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+def test_a_forked_child_connects_on_its_own(store: RedisStore) -> None:
+    store.set("a", {"n": 1})
+    assert store._lane is not None
+    parent_socket = store._lane.idle[0].connection._sock
+    pid = os.fork()
+    if pid == 0:  # the child: its own connection, answers of its own
+        ok = store.get("a") == {"n": 1} and store._lane.idle[0].connection._sock is not None
+        store.set("b", {"n": 2})
+        os._exit(0 if ok and store._lane.idle[0].connection._sock is not parent_socket else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store.get("b") == {"n": 2}  # the parent's connection was left alone
+    assert store._lane.idle[0].connection._sock is parent_socket
 
 
 async def test_async_a_restart_the_store_did_not_see_costs_no_error() -> None:

@@ -44,7 +44,7 @@ class RedisStore:
         pool = plain_pool(client)
         # a cluster, or a client with a connection of its own: through the client, bounded
         # by its socket timeouts (from_url sets them to `timeout`)
-        self._lane = HeldConnections(pool) if pool is not None else None
+        self._lane = HeldConnections(pool, self.timeout) if pool is not None else None
         self._cluster = hasattr(client, "get_primaries")
 
     @classmethod
