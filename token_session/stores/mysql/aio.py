@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ...errors import InvalidArgumentError
 from ..flowstore import AsyncFlowStore
 from .aio_pool import AsyncmyPool, AsyncSharedConnection, AsyncSource
-from .connections import Deadline, Driver, Failure, on_connections, resumed
+from .connections import Deadline, Driver, Failure, on_connections
 from .format import MySQLStoreCore
-from .schema import Flow, Statement
+from .schema import Flow
 from .shell import StoreBase
 
 if TYPE_CHECKING:
@@ -149,8 +149,8 @@ class AsyncMySQLStore(
             )
 
     async def _run(self, flow: Flow[T]) -> T:
-        """Run ``flow`` within the store's timeout: straight on the source while all goes
-        well, by :func:`.connections.on_connections` from the first failure on."""
+        """Run ``flow`` within the store's timeout, carrying out the requests of
+        :func:`.connections.on_connections` on the source."""
         if self._cleaner is None:
             self._start_cleaner()
         deadline = Deadline(self.timeout)
@@ -158,58 +158,11 @@ class AsyncMySQLStore(
         if alarms is None or alarms.timeout != self.timeout or alarms.loop is not _running_loop():
             alarms = self._alarms = _Alarms(_running_loop(), self.timeout)
         alarm = alarms.start()
-        try:
-            try:
-                statement = next(flow)  # checks the arguments: nothing is sent if they are bad
-            except StopIteration as done:
-                result: T = done.value
-                return result
-            source = self._source
-            try:
-                acquired = await source.acquire(deadline)
-            except BaseException as exc:  # cancelled too: the plan says what it means
-                failure = alarm.failure(exc, deadline)
-                return await self._carry_out(statement, flow, deadline, alarm, [failure])
-            connection, reused = acquired
-            try:
-                while True:
-                    try:
-                        value = await source.execute(connection, statement, deadline)
-                    except BaseException as exc:
-                        failure = alarm.failure(exc, deadline)
-                        break
-                    reused = False
-                    statement = flow.send(value)
-            except StopIteration as done:
-                await source.release(connection, False, deadline)
-                result = done.value
-                return result
-            except BaseException:
-                await source.release(connection, False, deadline)
-                raise
-            answers = [(connection, reused), failure]
-            return await self._carry_out(statement, flow, deadline, alarm, answers)
-        finally:
-            alarms.stop(alarm)
-
-    async def _carry_out(
-        self,
-        statement: Statement,
-        flow: Flow[T],
-        deadline: Deadline,
-        alarm: _Alarm,
-        answers: list[Any],
-    ) -> T:
-        """Carry out :func:`.connections.on_connections`'s requests on the source, given
-        ``answers`` to its first ones (what happened so far)."""
-        send = on_connections(resumed(statement, flow), self._driver, self.timeout).send
+        send = on_connections(flow, self._driver, self.timeout).send
         source, answer = self._source, None
         try:
             while True:
                 request = send(answer)
-                if answers:
-                    answer = answers.pop(0)
-                    continue
                 try:
                     answer = await getattr(source, request[0])(*request[1:], deadline)
                 except BaseException as exc:  # cancelled too: the plan releases the connection
@@ -217,6 +170,8 @@ class AsyncMySQLStore(
         except StopIteration as done:
             result: T = done.value
             return result
+        finally:
+            alarms.stop(alarm)
 
     async def clear_expired_sessions(self) -> int:
         """Delete expired rows now (what the clean-up task runs); returns how many."""

@@ -7,9 +7,7 @@ leave a connection broken, translates driver errors and gives the connection bac
 ``execute``, ``release``, ``discard_idle``), and is sent each answer, or a :class:`Failure`
 holding what the call raised: the blocking and asyncio stores only carry requests out, each
 within what is left of the operation's :class:`Deadline`, and say whether a failure came
-from the deadline (then nothing is tried again: the time is spent). While all goes well the
-stores run a flow on the source themselves (acquire, the statements, release, which is what
-this would ask for) and hand it over at the first failure, with :func:`resumed`.
+from the deadline (then nothing is tried again: the time is spent).
 """
 
 from __future__ import annotations
@@ -32,7 +30,6 @@ __all__ = [
     "Request",
     "StaleConnectionError",
     "on_connections",
-    "resumed",
 ]
 
 logger = logging.getLogger(__package__)
@@ -206,18 +203,6 @@ def _may_run_again(exc: BaseException, statement: Statement, reused: bool, drive
     if isinstance(exc, StaleConnectionError):
         return True
     return reused and statement.fetch and connection_lost(exc, driver.interface_error)
-
-
-def resumed(statement: Statement, flow: Flow[T]) -> Flow[T]:
-    """``flow``, which gave ``statement`` last, from there on: for :func:`on_connections` to
-    take over a flow a store ran until something failed."""
-    while True:
-        value = yield statement
-        try:
-            statement = flow.send(value)
-        except StopIteration as done:
-            result: T = done.value
-            return result
 
 
 def on_connections(

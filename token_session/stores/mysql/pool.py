@@ -111,9 +111,14 @@ class Source:
         deadline.busy = connection
         try:
             deadline.left()  # after busy is set: the watchdog stops what starts before the deadline
-            with connection.cursor() as cursor:
-                cursor.execute(statement.sql, statement.params)
-                result = cursor.fetchall() if statement.fetch else cursor.rowcount
+            # what a cursor's execute and fetchall do, without making and closing a cursor
+            escape = given.escape
+            encoders = given.encoders
+            given.query(
+                statement.sql % tuple([escape(value, encoders) for value in statement.params])
+            )
+            done = given._result
+            result = (done.rows or ()) if statement.fetch else done.affected_rows
             if not connection.get_autocommit():
                 connection.commit()
         finally:
@@ -134,7 +139,8 @@ class MySQLPool(Source):
     ) -> None:
         self.connection_limit = check_connection_limit(connection_limit)
         self.connect_args = {"charset": "utf8mb4", "autocommit": True, **connect_args}
-        self._changed = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self._idle: list[Connection[Any]] = []
         self._open = 0
         self._waiting = 0
@@ -142,7 +148,7 @@ class MySQLPool(Source):
 
     def acquire(self, deadline: Deadline) -> tuple[Connection[Any], bool]:
         """A connection, and whether it was used before (it may have been dropped since)."""
-        with self._changed:
+        with self._lock:  # the condition's lock, taken without its Python-level wrapper
             while True:
                 if self._closed:
                     raise BackendUnavailableError("the MySQL pool is closed")
@@ -177,7 +183,7 @@ class MySQLPool(Source):
             _close_quietly(connection)
             self._forget()
             return
-        with self._changed:
+        with self._lock:
             self._idle.append(connection)
             if self._waiting:
                 self._changed.notify()

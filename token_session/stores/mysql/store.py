@@ -12,10 +12,10 @@ from pymysql.connections import Connection
 
 from ...errors import InvalidArgumentError
 from ..flowstore import FlowStore
-from .connections import Deadline, Driver, on_connections, resumed
+from .connections import Deadline, Driver, on_connections
 from .format import MySQLStoreCore
 from .pool import MySQLPool, SharedConnection, Source
-from .schema import Flow, Statement
+from .schema import Flow
 from .shell import StoreBase
 from .watchdog import Watchdog
 
@@ -85,59 +85,18 @@ class MySQLStore(StoreBase["Connection[Any] | MySQLPool"], FlowStore[MySQLStoreC
             self._cleaner.start()
 
     def _run(self, flow: Flow[T]) -> T:
-        """Run ``flow`` within the store's timeout: straight on the source while all goes
-        well, by :func:`.connections.on_connections` from the first failure on."""
+        """Run ``flow`` within the store's timeout, carrying out the requests of
+        :func:`.connections.on_connections` on the source."""
         deadline = Deadline(self.timeout)
         watchdog = self._watchdog
         if watchdog.timeout != self.timeout:
             watchdog = self._watchdog = Watchdog(self.timeout)
         watchdog.watch(deadline)
-        try:
-            try:
-                statement = next(flow)  # checks the arguments: nothing is sent if they are bad
-            except StopIteration as done:
-                result: T = done.value
-                return result
-            source = self._source
-            try:
-                acquired = source.acquire(deadline)
-            except BaseException as exc:
-                return self._carry_out(statement, flow, deadline, [deadline.failure(exc)])
-            connection, reused = acquired
-            try:
-                while True:
-                    try:
-                        value = source.execute(connection, statement, deadline)
-                    except BaseException as exc:
-                        failure = deadline.failure(exc)
-                        break
-                    reused = False
-                    statement = flow.send(value)
-            except StopIteration as done:
-                source.release(connection, False, deadline)
-                result = done.value
-                return result
-            except BaseException:
-                source.release(connection, False, deadline)
-                raise
-            answers = [(connection, reused), failure]
-            return self._carry_out(statement, flow, deadline, answers)
-        finally:
-            watchdog.over(deadline)
-
-    def _carry_out(
-        self, statement: Statement, flow: Flow[T], deadline: Deadline, answers: list[Any]
-    ) -> T:
-        """Carry out :func:`.connections.on_connections`'s requests on the source, given
-        ``answers`` to its first ones (what happened so far)."""
-        send = on_connections(resumed(statement, flow), _DRIVER, self.timeout).send
+        send = on_connections(flow, _DRIVER, self.timeout).send
         source, answer = self._source, None
         try:
             while True:
                 request = send(answer)
-                if answers:
-                    answer = answers.pop(0)
-                    continue
                 try:
                     answer = getattr(source, request[0])(*request[1:], deadline)
                 except BaseException as exc:  # the plan decides what it means
@@ -145,6 +104,8 @@ class MySQLStore(StoreBase["Connection[Any] | MySQLPool"], FlowStore[MySQLStoreC
         except StopIteration as done:
             result: T = done.value
             return result
+        finally:
+            watchdog.over(deadline)
 
     def clear_expired_sessions(self) -> int:
         """Delete expired rows now (what the clean-up thread runs); returns how many."""
