@@ -157,6 +157,20 @@ def test_the_ttl_index_is_created_once_the_server_answers(server: MongoServer) -
         assert any(ix.get("expireAfterSeconds") == 0 for ix in indexes)
 
 
+async def test_a_first_asyncio_call_stalled_shares_one_deadline_with_the_index(
+    server: MongoServer,
+) -> None:
+    # the first call creates the TTL index, then runs: both within one timeout
+    store = AsyncMongoStore.from_url(server.url, db_name=DB, timeout=1.0)
+    async with store:
+        with stalled(server), bounded(1.0):
+            await store.set("a", {"n": 1})
+        await store.set("a", {"n": 1})
+        assert await store.get("a") == {"n": 1}
+        indexes = await store.collection.index_information()
+        assert any(ix.get("expireAfterSeconds") == 0 for ix in indexes.values())
+
+
 async def test_a_stalled_server_then_resumed_asyncio(server: MongoServer) -> None:
     store = AsyncMongoStore.from_url(server.url, db_name=DB, timeout=1.0)
     async with store:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
-from collections.abc import Mapping
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 from ...errors import TokenSessionError
@@ -16,6 +19,14 @@ from .shell import MongoShell
 __all__ = ["AsyncMongoStore"]
 
 T = TypeVar("T")
+
+# Python 3.11's asyncio.timeout: one timer an operation. pymongo's client-side operation
+# timeout costs its asyncio client a timer per read and write and a wait_for per send: 6 to
+# 15 % of the CPU of a get or touch with 64 in flight (bench/bench_mongo.py's server).
+if sys.version_info >= (3, 11):
+    from asyncio import timeout as _asyncio_timeout
+else:
+    _asyncio_timeout = None
 
 
 class AsyncMongoStore(MongoShell):
@@ -37,17 +48,32 @@ class AsyncMongoStore(MongoShell):
 
         return cls._from_url(AsyncMongoClient, url, timeout, options)
 
+    def _bound(self) -> AbstractAsyncContextManager[None]:
+        """One deadline for everything inside; cancelled pymongo calls close their
+        connection (a reply left unread never answers another call)."""
+        if _asyncio_timeout is not None:
+            return _asyncio_timeout(self.timeout)
+        return self._pymongo_bound()
+
+    @contextlib.asynccontextmanager
+    async def _pymongo_bound(self) -> AsyncIterator[None]:
+        with self._deadline():
+            yield
+
     async def _run(self, op: Op[T]) -> T:
         starting = self._starting()
         if starting is None:
             return await self._call(op)
-        with self._deadline():  # one deadline for both
-            await self._call(starting)
-            return await self._call(op)
+        try:
+            async with self._bound():  # one deadline for both
+                await self._call(starting)
+                return await self._call(op)
+        except TimeoutError as exc:  # the shared deadline ran out
+            raise self._errors.wrap(exc, op.method) from exc
 
     async def _call(self, op: Op[T]) -> T:
         try:
-            with self._deadline():
+            async with self._bound():
                 result = getattr(self.collection, op.method)(*op.args, **op.kwargs)
                 if op.method in _CURSORS:  # find() gives a cursor, list_indexes() an awaitable
                     cursor = await result if inspect.isawaitable(result) else result

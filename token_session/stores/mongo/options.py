@@ -1,10 +1,12 @@
 """The store's options, checked before any I/O, and ``mongodb://`` URLs split into what
 pymongo gets and what the store takes. No I/O.
 
-``timeout`` (seconds, 5 by default) bounds each store operation end to end: the shells run
-every call inside ``pymongo.timeout(timeout)``, pymongo's client-side operation timeout,
-which covers server selection, connection checkout, sending and reading (and pymongo's own
-retry). It is the keyword, else ``?timeout=`` in the URL, else the URL's ``timeoutMS`` (a
+``timeout`` (seconds, 5 by default) bounds each store operation end to end: the blocking
+store runs every call inside ``pymongo.timeout(timeout)``, pymongo's client-side operation
+timeout, which covers server selection, connection checkout, sending and reading (and
+pymongo's own retry); the asyncio store inside ``asyncio.timeout(timeout)`` (pymongo's on
+Python 3.10), which cancels the call, and pymongo closes a connection whose call it
+cancelled. It is the keyword, else ``?timeout=`` in the URL, else the URL's ``timeoutMS`` (a
 pymongo option, also kept for the client), else 5. A stalled or unreachable server gives
 ``BackendUnavailableError`` when it runs out. pymongo retries a write only where the server
 recognises the retry (a replica set's retryable writes, by transaction number), so a write

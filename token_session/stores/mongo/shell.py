@@ -66,7 +66,8 @@ class _Errors:
             return InvalidArgumentError(f"session cannot be stored in MongoDB: {exc}")
         if isinstance(exc, RecursionError):  # pymongo encoding a serialize function's value
             return InvalidArgumentError(f"session cannot be stored in MongoDB: {exc}")
-        if getattr(exc, "timeout", False):  # pymongo's client-side operation timeout
+        # pymongo's client-side operation timeout, or the asyncio store's own
+        if getattr(exc, "timeout", False) or isinstance(exc, TimeoutError):
             return BackendUnavailableError(
                 f"MongoDB did not complete {method} within the store's timeout "
                 f"({self.timeout:g} s): is the server up and answering? ({exc})"
