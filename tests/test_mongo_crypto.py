@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import secrets
@@ -394,3 +395,54 @@ async def test_the_asyncio_store_encrypts(mongo_url: str, node_stores: NodeStore
         assert await store.get(sid) == data
         assert loads(node.get(sid) or "null") == data
     node.close()
+
+
+async def longest_stall(work: Any) -> tuple[Any, float]:
+    """``await work``'s result, and the longest the event loop went without running a task
+    meanwhile (a ticker yielding to it every turn)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work)
+    longest, last = 0.0, loop.time()
+    while not task.done():
+        await asyncio.sleep(0)
+        now = loop.time()
+        longest, last = max(longest, now - last), now
+    return task.result(), longest
+
+
+async def test_the_asyncio_store_derives_keys_off_the_event_loop(
+    mongo_url: str, node_stores: NodeStoreDriver
+) -> None:
+    from token_session.stores import AsyncMongoStore
+
+    name = "c_" + uuid.uuid4().hex[:10]
+    node = node_stores.open(
+        "connect-mongo-6",
+        mongoUrl=url_with_db(mongo_url),
+        collectionName=name,
+        crypto={"secret": SECRET},
+    )
+    # kruptein 3.0.8 draws a salt per record: reading each derives a key (PBKDF2-SHA512,
+    # 15,000 iterations, 5 to 15 ms), 80 of them 0.4 s at least
+    sessions = {f"n{i}": session(n=i) for i in range(80)}
+    for sid, data in sessions.items():
+        node.set(sid, dumps(data))
+    store = AsyncMongoStore.from_url(
+        url_with_db(mongo_url), collection_name=name, crypto={"secret": SECRET}
+    )
+    async with store:
+        found, stall = await longest_stall(store.all())
+        assert found == sessions
+        assert stall < 0.15, f"the event loop stood still for {stall:.3f} s"
+    node.close()
+    # the WebCrypto adapter derives its key on first use: here 3,000,000 iterations, 0.5 s
+    # at least
+    options = {"adapter": "webcrypto", "secret": SECRET, "iterations": 3_000_000}
+    store = AsyncMongoStore.from_url(
+        url_with_db(mongo_url), collection_name=name, crypto_adapter=options
+    )
+    async with store:
+        written = session(n="w")
+        _, stall = await longest_stall(store.set("w", written))
+        assert stall < 0.15, f"the event loop stood still for {stall:.3f} s"
+        assert await store.get("w") == written

@@ -6,12 +6,13 @@ import asyncio
 import contextlib
 import inspect
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 from ...errors import TokenSessionError
 from ..base import Session
+from .crypto import DerivationNeeded, no_derivation
 from .format import CURSORS as _CURSORS
 from .format import Op
 from .shell import MongoShell
@@ -32,10 +33,11 @@ else:
 class AsyncMongoStore(MongoShell):
     """:class:`MongoStore` over pymongo's ``AsyncMongoClient``.
 
-    With encryption, a key derivation runs on the event loop: the WebCrypto adapter's once
-    (some 80 ms), and kruptein's on the first read of each record written elsewhere (some
-    15 ms); everything else costs tens of microseconds. A ``crypto_adapter`` of your own is
-    called, not awaited."""
+    With encryption, a key derivation (the WebCrypto adapter's once, some 80 ms; kruptein's
+    on the first read of each record written elsewhere and for each new salt it writes
+    under, some 15 ms) runs in a worker thread (``asyncio.to_thread``), the event loop
+    serving meanwhile; everything else costs tens of microseconds and runs on the loop. A
+    ``crypto_adapter`` of your own is called on the loop, not awaited."""
 
     def __init__(self, client: Any, **options: Any) -> None:
         super().__init__(client, **options)
@@ -82,7 +84,19 @@ class AsyncMongoStore(MongoShell):
                     result = await result
         except Exception as exc:
             raise self._errors.wrap(exc, op.method) from exc
-        return op.done(result)
+        if self.codec.sealer is None:
+            return op.done(result)
+        return await self._off_loop(op.done, result)
+
+    async def _off_loop(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(*args)`` on the loop, unless it needs a key derivation: then all of it
+        again in a worker thread (what ran before the derivation computes, nothing more)."""
+        try:
+            with no_derivation():
+                return function(*args)
+        except DerivationNeeded:
+            pass
+        return await asyncio.to_thread(function, *args)
 
     def _start_remover(self) -> None:
         self._remover = asyncio.get_running_loop().create_task(self._remove_expired())
@@ -99,7 +113,10 @@ class AsyncMongoStore(MongoShell):
         return await self._run(self.codec.get_op(sid))
 
     async def set(self, sid: str, session: Mapping[str, Any]) -> None:
-        await self._run(self.codec.set_op(sid, session))
+        if self.codec.sealer is None:
+            await self._run(self.codec.set_op(sid, session))
+        else:  # encrypting may draw a new salt, and derive its key
+            await self._run(await self._off_loop(self.codec.set_op, sid, session))
 
     async def touch(self, sid: str, session: Mapping[str, Any]) -> None:
         op = self.codec.touch_op(sid, session)

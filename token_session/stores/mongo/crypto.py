@@ -12,19 +12,50 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import contextvars
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ...errors import InvalidArgumentError
 
-__all__ = ["DecryptError", "WebCryptoAdapter", "der_octets", "der_read_octets"]
+__all__ = [
+    "DecryptError",
+    "DerivationNeeded",
+    "WebCryptoAdapter",
+    "der_octets",
+    "der_read_octets",
+    "no_derivation",
+]
 
 
 class DecryptError(ValueError):
     """A stored session that does not decrypt; ``str()`` says why."""
+
+
+class DerivationNeeded(BaseException):
+    """Raised by :func:`pbkdf2` under :func:`no_derivation`: the caller runs again where a key
+    derivation (tens of milliseconds) blocks nothing. A BaseException, so that no ``except
+    Exception`` on the way (an adapter's, the sealer's) takes it for a failure."""
+
+
+_may_derive: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "token_session_mongo_may_derive", default=True
+)
+
+
+@contextlib.contextmanager
+def no_derivation() -> Iterator[None]:
+    """Inside, :func:`pbkdf2` raises :class:`DerivationNeeded` instead of deriving (on an
+    event loop's thread)."""
+    token = _may_derive.set(False)
+    try:
+        yield
+    finally:
+        _may_derive.reset(token)
 
 
 # -- DER: a SEQUENCE of OCTET STRINGs, definite minimal lengths, nothing after --
@@ -120,6 +151,8 @@ def secret_bytes(secret: object, what: str) -> bytes:
 
 
 def pbkdf2(secret: bytes, salt: bytes, iterations: int, hashing: str, length: int) -> bytes:
+    if not _may_derive.get():
+        raise DerivationNeeded
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
