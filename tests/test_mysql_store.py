@@ -1472,7 +1472,7 @@ def test_sockets_have_no_timeout_and_a_write_always_polls_for_a_hang_up(
     monkeypatch.setattr(pool, "hung_up", hung_up)
     with MySQLStore(**db, schema={"table_name": table}, clear_expired=False, timeout=3) as store:
         store.set("a", {"n": 1})
-        connection: Any = store._source._idle[0]  # type: ignore[attr-defined]
+        connection: Any = store._source._slots.idle[0]  # type: ignore[attr-defined]
         polled.clear()
         for _ in range(20):
             assert store.get("a") == {"n": 1}

@@ -1,4 +1,5 @@
-"""The store methods of a backend whose operations are flows (MySQL, PostgreSQL).
+"""What the backends whose operations are flows (MySQL, PostgreSQL) share: the store
+methods, and the bookkeeping of their blocking stores' connection pools (:class:`Slots`).
 
 Such a backend's core builds each operation as a generator that yields the statements it
 needs and returns the result (see :mod:`token_session.flows`). The methods here only pick
@@ -8,18 +9,20 @@ the core's flow; a blocking store runs it with its ``_run``, an asyncio store aw
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+import threading
+from collections.abc import Callable, Generator, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
 from .base import Session
 
-__all__ = ["AsyncFlowStore", "FlowCore", "FlowStore"]
+__all__ = ["AsyncFlowStore", "FlowCore", "FlowStore", "Slots"]
 
 T = TypeVar("T")
 S = TypeVar("S", bound="FlowStore[Any]")
 A = TypeVar("A", bound="AsyncFlowStore[Any]")
 Flow = Generator[Any, Any, T]
 C = TypeVar("C", bound="FlowCore")
+K = TypeVar("K")
 
 
 class FlowCore(Protocol):
@@ -130,3 +133,65 @@ class AsyncFlowStore(Generic[C]):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+class Slots(Generic[K]):
+    """A thread-safe pool's idle connections and how many are open, at most ``limit``, as a
+    Node driver's pool keeps them (mysql2's, node-postgres's): the pool opens and closes its
+    driver's connections, this says when it may."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)
+        self.idle: list[K] = []
+        self.open = 0
+        self.waiting = 0
+        self.closed = False
+
+    def take(self, left: Callable[[], float], closed: Callable[[], BaseException]) -> K | None:
+        """An idle connection, or None where the caller is to open one (counted open
+        already: :meth:`forget` it if that fails); while all are busy, waits for one at most
+        ``left()`` seconds at a time (``left`` raises once no time is left). ``closed()`` is
+        raised once the pool is closed."""
+        with self.lock:  # the condition's lock, taken without its Python-level wrapper
+            while True:
+                if self.closed:
+                    raise closed()
+                if self.idle:
+                    return self.idle.pop()
+                if self.open < self.limit:
+                    self.open += 1
+                    return None
+                self.waiting += 1
+                try:
+                    self.changed.wait(left())
+                finally:
+                    self.waiting -= 1
+
+    def put(self, connection: K) -> None:
+        """A connection back, idle."""
+        with self.lock:
+            self.idle.append(connection)
+            if self.waiting:
+                self.changed.notify()
+
+    def forget(self) -> None:
+        """One open connection less (closed, or never opened)."""
+        with self.lock:
+            self.open -= 1
+            if self.waiting:
+                self.changed.notify()
+
+    def drain(self, close: bool = False) -> list[K]:
+        """The idle connections, taken out for the caller to close (``close``: the pool
+        too, and every waiter told)."""
+        with self.lock:
+            self.closed = self.closed or close
+            idle, self.idle = self.idle, []
+            self.open -= len(idle)
+            if close:
+                self.changed.notify_all()
+            elif self.waiting:
+                self.changed.notify(len(idle))
+        return idle

@@ -14,6 +14,7 @@ import pymysql
 from pymysql.connections import Connection
 
 from ...errors import BackendUnavailableError
+from ..flowstore import Slots
 from .connections import Deadline, StaleConnectionError
 from .format import DEFAULT_CONNECTION_LIMIT, check_connection_limit
 from .schema import Statement
@@ -139,73 +140,42 @@ class MySQLPool(Source):
     ) -> None:
         self.connection_limit = check_connection_limit(connection_limit)
         self.connect_args = {"charset": "utf8mb4", "autocommit": True, **connect_args}
-        self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
-        self._idle: list[Connection[Any]] = []
-        self._open = 0
-        self._waiting = 0
-        self._closed = False
+        self._slots: Slots[Connection[Any]] = Slots(self.connection_limit)
 
     def acquire(self, deadline: Deadline) -> tuple[Connection[Any], bool]:
         """A connection, and whether it was used before (it may have been dropped since)."""
-        with self._lock:  # the condition's lock, taken without its Python-level wrapper
-            while True:
-                if self._closed:
-                    raise BackendUnavailableError("the MySQL pool is closed")
-                if self._idle:
-                    return self._idle.pop(), True
-                if self._open < self.connection_limit:
-                    self._open += 1
-                    break
-                self._waiting += 1
-                try:
-                    self._changed.wait(deadline.left())
-                finally:
-                    self._waiting -= 1
+        idle = self._slots.take(deadline.left, _closed)
+        if idle is not None:
+            return idle, True
         try:
             connection: Connection[Any] = pymysql.connect(**self.connect_args, defer_connect=True)
             _connect(connection, deadline)
             return connection, False
         except BaseException:
-            self._forget()
+            self._slots.forget()
             raise
-
-    def _forget(self) -> None:
-        with self._changed:
-            self._open -= 1
-            if self._waiting:
-                self._changed.notify()
 
     def release(
         self, connection: Connection[Any], broken: bool = False, deadline: object = None
     ) -> None:
-        if broken or self._closed:
+        if broken or self._slots.closed:
             _close_quietly(connection)
-            self._forget()
+            self._slots.forget()
             return
-        with self._lock:
-            self._idle.append(connection)
-            if self._waiting:
-                self._changed.notify()
+        self._slots.put(connection)
 
     def discard_idle(self, deadline: object = None) -> None:
-        with self._changed:
-            idle, self._idle = self._idle, []
-            self._open -= len(idle)
-            if self._waiting:
-                self._changed.notify(len(idle))
-        for connection in idle:
+        for connection in self._slots.drain():
             _close_quietly(connection)
 
     def close(self) -> None:
         """Close the idle connections; busy ones are closed when released."""
-        with self._changed:
-            self._closed = True
-            idle, self._idle = self._idle, []
-            self._open -= len(idle)
-            self._changed.notify_all()
-        for connection in idle:
+        for connection in self._slots.drain(close=True):
             _close_quietly(connection)
+
+
+def _closed() -> BaseException:
+    return BackendUnavailableError("the MySQL pool is closed")
 
 
 class SharedConnection(Source):

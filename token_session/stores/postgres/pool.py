@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import threading
 import time
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -14,6 +13,7 @@ from typing import Any, Protocol
 import psycopg
 
 from ...errors import BackendUnavailableError, InvalidArgumentError
+from ..flowstore import Slots
 from .wire import StalledError, unavailable
 
 __all__ = ["DEFAULT_POOL_SIZE", "PostgresPool", "Source", "connect_timeout", "source_for"]
@@ -58,68 +58,54 @@ class PostgresPool:
         self.conninfo = conninfo
         self.size = size
         self.connect_args = {**connect_args, "autocommit": True}
-        self._changed = threading.Condition(threading.Lock())
-        self._idle: list[psycopg.Connection[Any]] = []
-        self._open = 0
-        self._closed = False
+        self._slots: Slots[psycopg.Connection[Any]] = Slots(size)
 
     def acquire(self, deadline: float) -> tuple[psycopg.Connection[Any], bool]:
-        with self._changed:
-            while True:
-                if self._closed:
-                    raise BackendUnavailableError("the PostgreSQL pool is closed")
-                if self._idle:
-                    return self._idle.pop(), True
-                if self._open < self.size:
-                    self._open += 1
-                    break
-                if not self._changed.wait(deadline - time.monotonic()):
-                    raise StalledError("no PostgreSQL connection free in time")
+        def left() -> float:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise StalledError("no PostgreSQL connection free in time")
+            return remaining
+
+        idle = self._slots.take(left, _closed)
+        if idle is not None:
+            return idle, True
         try:
             connection = psycopg.Connection.connect(
                 self.conninfo, connect_timeout=connect_timeout(deadline), **self.connect_args
             )
         except BaseException as exc:
-            self._forget()
+            self._slots.forget()
             if isinstance(exc, psycopg.OperationalError):
                 raise unavailable(exc) from exc
             raise
         return connection, False
 
-    def _forget(self) -> None:
-        with self._changed:
-            self._open -= 1
-            self._changed.notify()
-
     def release(self, connection: psycopg.Connection[Any], *, broken: bool = False) -> None:
-        if broken or self._closed:
+        if broken or self._slots.closed:
             _close_quietly(connection)
-            self._forget()
+            self._slots.forget()
             return
-        with self._changed:
-            self._idle.append(connection)
-            self._changed.notify()
+        self._slots.put(connection)
 
     def discard_idle(self) -> None:
         """Close the idle connections (one was found dropped: the others likely were)."""
-        with self._changed:
-            idle, self._idle = self._idle, []
-            self._open -= len(idle)
-            self._changed.notify(len(idle))
-        for connection in idle:
+        for connection in self._slots.drain():
             _close_quietly(connection)
 
     def close(self) -> None:
-        with self._changed:
-            self._closed = True
-            self._changed.notify_all()
-        self.discard_idle()
+        for connection in self._slots.drain(close=True):
+            _close_quietly(connection)
 
     def __enter__(self) -> PostgresPool:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _closed() -> BaseException:
+    return BackendUnavailableError("the PostgreSQL pool is closed")
 
 
 class _UserPool:
