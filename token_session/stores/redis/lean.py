@@ -1,14 +1,11 @@
 """A lean RESP2 connection for :class:`~token_session.stores.redis.AsyncRedisStore`'s
 get, set, touch and destroy, where a command's cost is what bounds the rate.
 
-Commands issued in one turn of the event loop go out together, in one write at its end, as
-node-redis 5 writes what was issued before its ``setImmediate``. Writing a batch as soon as it
-was as large as the one Redis was answering (so that Redis would work on one while this
-process prepared the next) cost 1.2 to 1.4 times the CPU per command and as much in rate with
-64 in flight on a 2-core machine: each write is a system call here and a read and a wake-up
-in Redis, and they were some ten commands each. Replies are read in the protocol's callback
-and handed to each caller's future: no task, no per-reply coroutine, as node-redis does on
-its socket.
+Commands issued together go out together: a batch is written as soon as it holds as many
+commands as Redis is still answering, else at the end of the event loop's turn, so that
+Redis works on one batch while this process prepares the next. Replies are read in the
+protocol's callback and handed to each caller's future: no task, no per-reply coroutine,
+as node-redis does on its socket.
 
 It is used only where it can connect exactly as the client's own connections do (see
 :func:`lean_settings`); the store falls back to the client otherwise. The client still serves
@@ -212,9 +209,19 @@ class LeanConnection:
             self.loop, self.protocol, self.connecting = loop, None, None
         # what loop.create_future() gives on asyncio's and uvloop's loops, one call less
         future: asyncio.Future[Any] = _Future(loop=loop)
-        self.queued.append((command, future, loop.time() + self.timeout, False))
-        # _flush checks that Redis did not close the socket while it was idle, once a batch
-        if not self.flush_scheduled:
+        queued = self.queued
+        queued.append((command, future, loop.time() + self.timeout, False))
+        protocol = self.protocol
+        if protocol is not None and protocol.closed_by_peer():
+            protocol.abort(ConnectionError("connection closed by Redis"), retry=False)
+            protocol = None
+        # as soon as a batch is as large as the one Redis is answering, it goes: Redis then
+        # works on one batch while this process prepares the next
+        if protocol is not None and len(queued) >= len(protocol.waiters) and not protocol.lost:
+            # written here, not by _flush: a flush already scheduled stays the only one
+            self.queued = []
+            protocol.write(queued)
+        elif not self.flush_scheduled:
             self.flush_scheduled = True
             loop.call_soon(self._flush)
         return future
