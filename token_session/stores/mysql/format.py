@@ -149,7 +149,7 @@ class MySQLStoreCore(RecordFlows):
         """The ``expires`` column for ``session``, as 3.0.3 / 2.1.8 ``set`` and ``touch``."""
         at: float | None = None
         cookie = session.get("cookie")
-        if isinstance(cookie, Mapping):
+        if type(cookie) is dict or isinstance(cookie, Mapping):  # dict: no ABC check
             # `data.cookie.expires`, else `data.cookie._expires`, whichever is truthy first
             for key in ("expires", "_expires"):
                 value = cookie.get(key)
@@ -230,7 +230,7 @@ class MySQLStoreCore(RecordFlows):
 
     def touch(self, sid: object, session: Mapping[str, Any]) -> Flow[None]:
         sid = self.check_sid(sid)
-        if not isinstance(session, Mapping):
+        if type(session) is not dict and not isinstance(session, Mapping):
             raise InvalidArgumentError(f"session must be a dict, not {type(session).__name__}")
         if self.disable_touch:
             return
