@@ -1,8 +1,9 @@
 """MySQL throughput, side by side in one run on one server: our MySQLStore (sequential), raw
-PyMySQL sending the same statements, our AsyncMySQLStore and raw asyncmy (64 in flight, a
-pool of 10 connections each, mysql2's default), and Node's express-mysql-session 3.0.3
-(sequential and 64 in flight) through fixtures/node/bench-store.js; get, set, touch and
-get+touch.
+PyMySQL sending express-mysql-session's statements, our AsyncMySQLStore and raw asyncmy (64 in
+flight, a pool of 10 connections each, mysql2's default), and Node's express-mysql-session
+3.0.3 (sequential and 64 in flight) through fixtures/node/bench-store.js; get, set, touch and
+get+touch. The raw sides send the statements as text and compare ids as the collation does
+(the stores' writes compare them exactly, a second condition on the key).
 
     python bench/bench_mysql.py [--url mysql://root@127.0.0.1:3306/test] [-n 3000] [--rounds 3]
 
