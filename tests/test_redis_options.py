@@ -207,3 +207,13 @@ async def test_cluster_that_cannot_be_reached() -> None:
     with pytest.raises(BackendUnavailableError):
         await store.ids()
     await store.close()
+
+
+@pytest.mark.parametrize("store_class", [RedisStore, AsyncRedisStore])
+def test_a_unix_socket_url_keeps_its_path_when_store_options_leave_its_query(
+    store_class: Any,
+) -> None:
+    store = store_class.from_url("unix:///tmp/no-such.sock?timeout=1&db=2&prefix=u:")
+    kwargs = store.client.connection_pool.connection_kwargs
+    assert kwargs["path"] == "/tmp/no-such.sock" and kwargs["db"] == 2
+    assert store.codec.prefix == "u:" and store.timeout == 1.0

@@ -7,6 +7,7 @@ import asyncio
 import json
 import math
 import os
+import signal
 import socket
 import struct
 import time
@@ -14,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -472,6 +474,27 @@ def test_the_blocking_store_s_socket_is_bounded_by_the_kernel(store: RedisStore)
         5,
         0,
     )
+
+
+def test_the_blocking_store_over_a_unix_socket_is_bounded_too(tmp_path: Path) -> None:
+    path = str(tmp_path / "redis.sock")
+    with (
+        lone_redis("--unixsocket", path, "--unixsocketperm", "700") as server,
+        RedisStore.from_url(f"unix://{path}?timeout=1") as store,
+    ):
+        store.set("u", {"via": "socket"})
+        assert store._lane is not None
+        assert store._lane.idle[0].connection._sock.gettimeout() is None
+        assert server.process is not None
+        os.kill(server.process.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            with pytest.raises(BackendUnavailableError):
+                store.get("u")
+            assert time.monotonic() - started < 1.0 + 1.5
+        finally:
+            os.kill(server.process.pid, signal.SIGCONT)
+        assert store.get("u") == {"via": "socket"}
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")

@@ -89,6 +89,9 @@ def url_options(url: str, options: dict[str, Any]) -> Url:
     merged["timeout"] = timeout
     client_options = {k: v for k, v in options.items() if k not in ours}
     client_url = urlunsplit(parts._replace(query=urlencode(client_query)))
+    if not parts.netloc and url.startswith(f"{parts.scheme}://"):
+        # urlunsplit writes unix:///path as unix:/path, which redis-py refuses
+        client_url = client_url.replace(":", "://", 1)
     return Url(client_url, merged, client_options, cluster, timeout)
 
 
