@@ -18,6 +18,7 @@ from token_session.stores import (
     async_from_url,
     from_url,
 )
+from token_session.stores.base import GetAndTouchStore, encode_session, refreshed
 
 from .conftest import NOW, Clock
 
@@ -218,3 +219,56 @@ async def test_async_memory_store() -> None:
         await store.set("b", {})
         await store.clear()
         assert await store.length() == 0
+
+
+@pytest.mark.parametrize(
+    "session",
+    [
+        {"cookie": {"originalMaxAge": 60_000}, "n": 1},
+        {"cookie": {"originalMaxAge": 1500.7, "expires": "2000-01-01T00:00:00.000Z"}},
+        {"cookie": {"originalMaxAge": -5}},  # restarted into the past: gone
+        {"cookie": {"originalMaxAge": 9e15}},  # an Invalid Date: the default expiry
+        {"cookie": {"maxAge": 0}},
+        {"cookie": {"expires": js_iso(datetime.fromtimestamp(NOW / 1000 + 90, timezone.utc))}},
+        {"n": 2},
+    ],
+)
+def test_get_and_touch_is_get_then_touch_with_the_cookie_restarted(
+    clock: Clock, session: dict[str, Any]
+) -> None:
+    one, two = MemoryStore(expires=1800, clock=clock), MemoryStore(expires=1800, clock=clock)
+    for store in (one, two):
+        store.set("s", {"cookie": {"originalMaxAge": 10_000}})
+        store._entries["s"] = (encode_session(session), NOW + 5_000)  # as written, expiring soon
+    clock.now += 1_000
+    found = two.get("s")
+    assert found is not None
+    two.touch("s", refreshed(found, clock.now))
+    assert one.get_and_touch("s") == found
+    assert one.raw("s") == two.raw("s")
+    assert isinstance(one, GetAndTouchStore)
+    assert one.get_and_touch("missing") is None
+
+
+def test_get_and_touch_never_revives_an_expired_session(store: MemoryStore, clock: Clock) -> None:
+    store.set("s", expiring(1_000))
+    clock.now += 1_000
+    assert store.get_and_touch("s") is None
+    assert store.raw("s") is None
+
+
+def test_get_and_touch_of_a_corrupt_record_raises_and_leaves_it(
+    store: MemoryStore, clock: Clock
+) -> None:
+    store._entries["s"] = ("{not json", NOW + 5_000)
+    with pytest.raises(SessionDecodeError):
+        store.get_and_touch("s")
+    assert store._entries["s"] == ("{not json", NOW + 5_000)
+
+
+async def test_async_get_and_touch(clock: Clock) -> None:
+    store = AsyncMemoryStore(expires=60, clock=clock)
+    await store.set("s", {"n": 1})
+    clock.now += 30_000
+    assert await store.get_and_touch("s") == {"n": 1}
+    assert store.sync.raw("s") == ('{"n":1}', clock.now + 60_000)

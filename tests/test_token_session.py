@@ -20,7 +20,9 @@ from token_session import (
     TokenSession,
 )
 from token_session.compat import expires_ms, js_iso, js_iso_ms
-from token_session.session import refreshed
+from token_session.compat.cookie import now_ms
+from token_session.flows import run as run_flow
+from token_session.session import destroy_flow, refreshed
 from token_session.stores import AsyncMemoryStore
 from token_session.stores.base import encode_session
 
@@ -376,3 +378,81 @@ def test_sessions_nested_deeper_than_python_writes_are_refused(
     shallower = {"deep": _deep(500)}
     tokens.set("tok", shallower)
     assert tokens.get("tok") == {**shallower, "cookie": {"maxAge": 0}}
+
+
+class StoreOfItsOwn:
+    """A user's store: the protocol's methods, without get_and_touch."""
+
+    def __init__(self, inner: MemoryStore) -> None:
+        self.inner = inner
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "get_and_touch":
+            raise AttributeError(name)
+        self.calls.append(name)
+        return getattr(self.inner, name)
+
+
+class Counting(MemoryStore):
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.calls: list[str] = []
+
+    def get(self, sid: str) -> Any:
+        self.calls.append("get")
+        return super().get(sid)
+
+    def touch(self, sid: str, session: Any) -> None:
+        self.calls.append("touch")
+        super().touch(sid, session)
+
+    def get_and_touch(self, sid: str) -> Any:
+        self.calls.append("get_and_touch")
+        return super().get_and_touch(sid)
+
+
+@pytest.mark.parametrize("kind", ["one step", "own store", "own clock"])
+def test_get_touches_in_one_step_where_the_store_can(kind: str) -> None:
+    """The store's get_and_touch where it has one and runs on the session's clock; else get
+    then touch, with the same result."""
+    if kind == "own store":
+        inner = Counting(expires=1800)
+        store: Any = StoreOfItsOwn(inner)
+        tokens = TokenSession(store)
+    elif kind == "own clock":
+        store = inner = Counting(expires=1800)
+        tokens = TokenSession(store, clock=lambda: now_ms() + 0)
+    else:
+        store = inner = Counting(expires=1800)
+        tokens = TokenSession(store)
+    sid = tokens.new_with_ttl({"n": 1}, 60).sid
+    inner._entries[sid] = (inner._entries[sid][0], now_ms() + 5_000)
+    inner.calls.clear()
+    found = tokens.get(sid)
+    assert found is not None and found["n"] == 1
+    assert js_iso(datetime.now(timezone.utc)) < found["cookie"]["expires"]
+    assert inner.calls == (["get_and_touch"] if kind == "one step" else ["get", "touch"])
+    expiry = store.raw(sid)[1]
+    assert now_ms() + 59_000 < expiry <= now_ms() + 60_000
+    assert abs(expires_ms(found) - expiry) <= 5  # the store's now and the session's
+    assert tokens.get("missing") is None
+    tokens.auto_touch = False
+    inner.calls.clear()
+    tokens.get(sid)
+    assert inner.calls == ["get"]
+
+
+async def test_async_get_touches_in_one_step() -> None:
+    store = AsyncMemoryStore(expires=1800)
+    tokens = AsyncTokenSession(store)
+    sid = (await tokens.new({"n": 1})).sid
+    store.sync._entries[sid] = (store.sync._entries[sid][0], now_ms() + 5_000)
+    assert await tokens.get(sid) == {"n": 1, "cookie": {"maxAge": 0}}
+    expiry = store.sync.raw(sid)[1]  # type: ignore[index]
+    assert expiry is not None and expiry > now_ms() + 1_700_000
+
+
+def test_a_store_without_a_method_still_says_so() -> None:
+    with pytest.raises(AttributeError, match="destroy"):
+        run_flow(object(), destroy_flow("sid"))

@@ -1,7 +1,9 @@
 """Sans-I/O flows: generators that yield the store calls they need and return their result.
 
 A flow is written once; :func:`run` drives it against a blocking store and :func:`arun`
-against an asyncio one. A store error goes back into the flow, which may handle it.
+against an asyncio one. A store error goes back into the flow, which may handle it, and so
+does :class:`MissingStoreMethodError` for a call the store has no method for: a flow that yields an
+optional call (``get_and_touch``) catches it and does without.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any, TypeVar
 
 from .errors import TokenSessionError
 
-__all__ = ["Flow", "StoreCall", "arun", "run"]
+__all__ = ["Flow", "MissingStoreMethodError", "StoreCall", "arun", "run"]
 
 T = TypeVar("T")
 # A store call: (method name, *arguments); the flow is sent back what the method returned.
@@ -19,13 +21,24 @@ StoreCall = tuple[Any, ...]
 Flow = Generator[StoreCall, Any, T]
 
 
+class MissingStoreMethodError(AttributeError):
+    """The store has no method of the call's name (thrown into the flow)."""
+
+    def __init__(self, store: Any, name: str) -> None:
+        super().__init__(f"{type(store).__name__!r} store has no method {name!r}", name=name)
+
+
 def run(store: Any, flow: Flow[T]) -> T:
     """Run ``flow`` against a blocking store."""
     try:
         call = next(flow)
         while True:
+            method = getattr(store, call[0], None)
+            if method is None:
+                call = flow.throw(MissingStoreMethodError(store, call[0]))
+                continue
             try:
-                answer = getattr(store, call[0])(*call[1:])
+                answer = method(*call[1:])
             except TokenSessionError as exc:
                 call = flow.throw(exc)
             else:
@@ -40,7 +53,11 @@ async def arun(store: Any, flow: Flow[T]) -> T:
     try:
         call = next(flow)
         while True:
-            pending: Awaitable[Any] = getattr(store, call[0])(*call[1:])
+            method = getattr(store, call[0], None)
+            if method is None:
+                call = flow.throw(MissingStoreMethodError(store, call[0]))
+                continue
+            pending: Awaitable[Any] = method(*call[1:])
             try:
                 answer = await pending
             except TokenSessionError as exc:

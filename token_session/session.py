@@ -16,8 +16,8 @@ from .compat.jsdate import js_iso_ms
 from .compat.jsjson import js_truthy
 from .compat.sid import generate_sid
 from .errors import InvalidArgumentError, SessionNotFoundError
-from .flows import Flow, arun, run
-from .stores.base import AsyncStore, Session, Store, check_sid
+from .flows import Flow, MissingStoreMethodError, arun, run
+from .stores.base import AsyncStore, Session, Store, check_sid, refreshed
 from .stores.memory import AsyncMemoryStore, MemoryStore
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "AsyncTokenSession",
     "NewSession",
     "TokenSession",
+    "refreshed",
 ]
 
 T = TypeVar("T")
@@ -102,36 +103,27 @@ def data_with_ttl(data: object, ttl: float, now: int) -> Session:
     return session
 
 
-def refreshed(session: Session, now: int) -> Session:
-    """The session with its cookie's expiry restarted, as express-session's ``touch`` does.
-
-    Only a cookie with a numeric ``originalMaxAge`` carries its own lifetime
-    (``expires = new Date(now + originalMaxAge)``, written as ``Date#toJSON`` writes it over
-    JS's whole date range); any other session is left as it is and the store applies its
-    default TTL. Past that range the Date is invalid and JSON.stringify writes
-    ``expires: null``, as here.
-    """
-    cookie = session.get("cookie")
-    if not isinstance(cookie, Mapping):
-        return session
-    lifetime = cookie.get("originalMaxAge")
-    if isinstance(lifetime, bool) or not isinstance(lifetime, (int, float)):
-        return session
-    if isinstance(lifetime, float) and not math.isfinite(lifetime):
-        return session
-    # an int past any float (JSON's 1e400 as digits) is Infinity to JS: an Invalid Date
-    fields = dict(cookie)
-    fields["expires"] = js_iso_ms(now + lifetime)
-    return {**session, "cookie": fields}
-
-
 def new_flow(sid: str, session: Session) -> Flow[NewSession]:
     yield ("set", check_sid(sid), session)
     return NewSession(sid, session)
 
 
 def get_flow(sid: str, touch: bool, clock: Callable[[], int]) -> Flow[Session | None]:
-    found: Session | None = yield ("get", check_sid(sid))
+    """The session (restarted, if ``touch``), or None.
+
+    A store with ``get_and_touch`` reads and touches in one step, at its own clock's time: so
+    only when this clock is the default one too; otherwise, and for a store without it,
+    ``get`` then ``touch``.
+    """
+    found: Session | None
+    if touch and clock is now_ms:
+        try:
+            found = yield ("get_and_touch", check_sid(sid))
+        except MissingStoreMethodError:
+            pass
+        else:
+            return None if found is None else refreshed(found, clock())
+    found = yield ("get", check_sid(sid))
     if found is None or not touch:
         return found
     session = refreshed(found, clock())

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
+from ..compat.jsdate import js_iso_ms
 from ..compat.jsjson import dumps, loads
 from ..errors import InvalidArgumentError, SessionDecodeError
 
 __all__ = [
     "MAX_SID_LENGTH",
+    "AsyncGetAndTouchStore",
     "AsyncStore",
+    "GetAndTouchStore",
     "Session",
     "Store",
     "check_sid",
     "decode_session",
     "encode_session",
+    "refreshed",
 ]
 
 Session = dict[str, Any]
@@ -70,11 +75,36 @@ def decode_session(sid: str, text: str | bytes) -> Session:
     return value
 
 
+def refreshed(session: Session, now: int) -> Session:
+    """The session with its cookie's expiry restarted, as express-session's ``touch`` does.
+
+    Only a cookie with a numeric ``originalMaxAge`` carries its own lifetime
+    (``expires = new Date(now + originalMaxAge)``, written as ``Date#toJSON`` writes it over
+    JS's whole date range); any other session is left as it is and the store applies its
+    default TTL. Past that range the Date is invalid and JSON.stringify writes
+    ``expires: null``, as here.
+    """
+    cookie = session.get("cookie")
+    if not isinstance(cookie, Mapping):
+        return session
+    lifetime = cookie.get("originalMaxAge")
+    if isinstance(lifetime, bool) or not isinstance(lifetime, (int, float)):
+        return session
+    if isinstance(lifetime, float) and not math.isfinite(lifetime):
+        return session
+    # an int past any float (JSON's 1e400 as digits) is Infinity to JS: an Invalid Date
+    fields = dict(cookie)
+    fields["expires"] = js_iso_ms(now + lifetime)
+    return {**session, "cookie": fields}
+
+
 @runtime_checkable
 class Store(Protocol):
     """A blocking session store with express-session's store methods, in Python form.
 
     Subclasses get the context manager for free: leaving the ``with`` block closes the store.
+    A store may also offer get+touch in one step (:class:`GetAndTouchStore`); without it,
+    callers get then touch.
     """
 
     def get(self, sid: str) -> Session | None:
@@ -126,6 +156,17 @@ class Store(Protocol):
 
 
 @runtime_checkable
+class GetAndTouchStore(Store, Protocol):
+    """A :class:`Store` that reads a session and restarts its expiry in one step."""
+
+    def get_and_touch(self, sid: str) -> Session | None:
+        """What :meth:`get` returns; a session found has its expiry restarted as
+        ``touch(sid, refreshed(session, now))`` would, ``now`` by the store's clock, its
+        stored data untouched."""
+        ...
+
+
+@runtime_checkable
 class AsyncStore(Protocol):
     """The asyncio twin of :class:`Store`: the same methods, awaited."""
 
@@ -157,3 +198,10 @@ class AsyncStore(Protocol):
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+@runtime_checkable
+class AsyncGetAndTouchStore(AsyncStore, Protocol):
+    """The asyncio twin of :class:`GetAndTouchStore`."""
+
+    async def get_and_touch(self, sid: str) -> Session | None: ...

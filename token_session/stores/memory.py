@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from ..compat.cookie import expires_ms, now_ms
 from ..errors import InvalidArgumentError
-from .base import Session, check_sid, decode_session, encode_session
+from .base import Session, check_sid, decode_session, encode_session, refreshed
 from .records import (
     Finding,
     Page,
@@ -138,6 +138,19 @@ class MemoryStore:
         with self._lock:
             self._store(sid, None, expiry, now)
 
+    def get_and_touch(self, sid: str) -> Session | None:
+        """:meth:`get`, then :meth:`touch` with the session restarted (``refreshed``), under
+        one lock."""
+        sid = check_sid(sid)
+        now = self._clock()
+        with self._lock:
+            entry = self._live(sid, now)
+            if entry is None:
+                return None
+            session = decode_session(sid, entry[0])
+            self._store(sid, entry[0], self._expiry(refreshed(session, now), now), now)
+        return session
+
     def destroy(self, sid: str) -> None:
         sid = check_sid(sid)
         with self._lock:
@@ -200,6 +213,9 @@ class AsyncMemoryStore:
 
     async def touch(self, sid: str, session: Mapping[str, Any]) -> None:
         self.sync.touch(sid, session)
+
+    async def get_and_touch(self, sid: str) -> Session | None:
+        return self.sync.get_and_touch(sid)
 
     async def destroy(self, sid: str) -> None:
         self.sync.destroy(sid)
