@@ -17,11 +17,13 @@ from .senders import (
     ConnectionPipeline,
     Errors,
     Replies,
+    decodes_replies,
     plain_pool,
     primaries_of,
     scan_step,
     timeout_after,
 )
+from .touching import GetAndTouch
 
 
 class AsyncRedisStore:
@@ -63,6 +65,9 @@ class AsyncRedisStore:
             self._run = ConnectionPipeline(pool, self.timeout, self._errors)
         else:
             self._run = AutoPipeline(client, self.timeout, self._errors)
+        # the lean connection reads bytes whatever the client does
+        decoded = self._lean is None and decodes_replies(client)
+        self._get_and_touch = GetAndTouch(self.codec, decoded)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> AsyncRedisStore:
@@ -87,6 +92,9 @@ class AsyncRedisStore:
         command = self.codec.touch_command(sid, session)
         if command is not None:
             await self._run(command)
+
+    async def get_and_touch(self, sid: str) -> Session | None:
+        return await arun(self, self._get_and_touch.flow(sid))
 
     async def destroy(self, sid: str) -> None:
         await self._run(self.codec.destroy_command(sid))

@@ -117,6 +117,11 @@ class RedisCodec:
     def key(self, sid: str) -> str:
         return self.prefix + check_sid(sid)
 
+    @property
+    def plain_json(self) -> bool:
+        """Whether values are JSON text, connect-redis's default serializer."""
+        return type(self.serializer) is _NodeJSON
+
     def ttl_of(self, session: Mapping[str, Any]) -> float:
         """connect-redis ``getTTL``: the option's function, else whole seconds until
         ``cookie.expires`` rounded up, else the ``ttl`` option. NaN for an Invalid Date."""

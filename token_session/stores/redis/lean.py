@@ -281,9 +281,9 @@ class LeanConnection:
     async def _handshake(self, protocol: _Protocol) -> None:
         settings = self.settings
         commands: list[Command] = []
-        if settings.password is not None:
-            user = () if settings.username is None else (settings.username,)
-            commands.append(("AUTH", *user, settings.password))
+        if settings.username or settings.password:  # as redis-py: a user without password too
+            user = (settings.username,) if settings.username else ()
+            commands.append(("AUTH", *user, settings.password or ""))
         if settings.db:
             commands.append(("SELECT", settings.db))
         if settings.client_name:

@@ -29,6 +29,8 @@ __all__ = [
     "ConnectionPipeline",
     "Errors",
     "Replies",
+    "decodes_replies",
+    "key_of",
     "plain_pool",
     "primaries_of",
     "scan_step",
@@ -86,6 +88,20 @@ def plain_pool(client: Any) -> Any:
     if getattr(client, "connection", None) is not None or getattr(pool, "cache", None):
         return None
     return pool
+
+
+def decodes_replies(client: Any) -> bool:
+    """Whether ``client`` gives text for Redis's bytes (``decode_responses``)."""
+    get_encoder = getattr(client, "get_encoder", None)
+    if get_encoder is not None:
+        return bool(getattr(get_encoder(), "decode_responses", False))
+    kwargs = getattr(getattr(client, "connection_pool", None), "connection_kwargs", None) or {}
+    return bool(kwargs.get("decode_responses"))
+
+
+def key_of(command: Command) -> Any:
+    """The key a command of the store's names (EVALSHA and EVAL: their one key)."""
+    return command[3] if command[0] in ("EVALSHA", "EVAL") else command[1]
 
 
 def primaries_of(client: Any) -> list[Any]:
@@ -190,7 +206,7 @@ class AutoPipeline(Batches):
             async with timeout_after(self.timeout):
                 await self.client.initialize()  # the slots' owners, once
             for item in batch:
-                groups.setdefault(node_of(item[0][1]).name, []).append(item)
+                groups.setdefault(node_of(key_of(item[0])).name, []).append(item)
         except Exception:  # the owners unknown for now: the cluster pipeline finds them
             return [batch]
         return list(groups.values())

@@ -13,7 +13,8 @@ from ..base import Session
 from .format import Command, codec_of
 from .held import HeldConnections
 from .options import DEFAULT_TIMEOUT, check_timeout, client_from_url
-from .senders import Errors, plain_pool, primaries_of, scan_step
+from .senders import Errors, decodes_replies, plain_pool, primaries_of, scan_step
+from .touching import GetAndTouch
 
 
 class RedisStore:
@@ -46,6 +47,7 @@ class RedisStore:
         # by its socket timeouts (from_url sets them to `timeout`)
         self._lane = HeldConnections(pool, self.timeout) if pool is not None else None
         self._cluster = hasattr(client, "get_primaries")
+        self._get_and_touch = GetAndTouch(self.codec, decodes_replies(client))
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisStore:
@@ -74,6 +76,11 @@ class RedisStore:
         command = self.codec.touch_command(sid, session)
         if command is not None:
             self._run(command)
+
+    def get_and_touch(self, sid: str) -> Session | None:
+        """:meth:`get` and, for a session found, :meth:`touch` with its cookie restarted, in
+        one command where Redis runs scripts (see ``touching.py``)."""
+        return run(self, self._get_and_touch.flow(sid))
 
     def destroy(self, sid: str) -> None:
         self._run(self.codec.destroy_command(sid))

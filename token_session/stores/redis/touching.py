@@ -1,0 +1,136 @@
+"""get+touch in one round trip, leaving what ``get`` then ``touch`` leave.
+
+``touch`` after express-session's (:func:`~token_session.stores.base.refreshed`) sets the
+expiry connect-redis 9.0.0 computes from the session, which only the client reads exactly as
+it does (JSON.parse's rules, JS dates). So the script of :data:`SCRIPT` GETs the value, notes
+its PTTL and sets the expiry the client expects: the one the previous get+touch of this store
+set, which in an application is nearly always the same (every session has the cookie's
+``originalMaxAge``, or none). The client then decodes the value and works out the expiry
+``touch`` would set; where it differs it sends that EXPIRE, and where ``get`` finds nothing
+to touch (a value that is no session) it gives the key back its PTTL. One round trip when the
+expectation holds, two (as before) when it does not; the stored bytes are never written.
+
+It goes by EVALSHA (EVAL when Redis has not seen the script, which loads it); where the
+server refuses scripts (ACLs, a proxy, a server without Lua) get+touch goes back to GET then
+EXPIRE for good. No I/O: the shells run :meth:`GetAndTouch.flow`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from typing import Any
+
+from ...errors import BackendUnavailableError, SessionDecodeError, TokenSessionError
+from ...flows import Flow
+from ..base import Session, refreshed
+from .format import Command, RedisCodec
+
+__all__ = ["SCRIPT", "SHA", "GetAndTouch"]
+
+logger = logging.getLogger(__package__)
+
+# KEYS[1]: the session's key; ARGV[1]: EXPIRE's seconds (> 0: EXPIRE never creates a key,
+# and a positive one never deletes it, so the client can still set the right one). Returns
+# nil for no key, else {value, its PTTL before}.
+SCRIPT = """\
+local v = redis.call('GET', KEYS[1])
+if not v then return v end
+local before = redis.call('PTTL', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return {v, before}
+"""
+SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
+
+# NOSCRIPT's text as Redis and redis-py (which drops the code) give it
+_NO_SCRIPT = "No matching script"
+# refusals that pass: scripts are refused under maxmemory, or while another one runs
+_FOR_NOW = ("maxmemory", "BUSY")
+_BIG = 10**15
+
+
+class GetAndTouch:
+    """What the stores' ``get_and_touch`` sends, as a flow of ``("_run", command)`` calls."""
+
+    def __init__(self, codec: RedisCodec, decoded: bool = False) -> None:
+        self.codec = codec
+        # touch sends nothing under disable_touch or disable_ttl: the GET is all there is.
+        # A client that decodes replies (decode_responses) fails on a value that is not
+        # UTF-8 once the script has touched it, before it can give the key its PTTL back.
+        self.scripted = not (codec.disable_touch or codec.disable_ttl or decoded)
+        self.expected = 1
+        if not callable(codec.ttl) and math.isfinite(codec.ttl) and codec.ttl >= 1:
+            self.expected = int(codec.ttl)  # a session without cookie.expires
+
+    def expire_of(self, sid: str, session: Session, now: int) -> int:
+        """The seconds of touch's EXPIRE for ``session`` restarted at ``now``."""
+        cookie = session.get("cookie")
+        if type(cookie) is dict and not callable(self.codec.ttl):
+            life = cookie.get("originalMaxAge")
+            # refreshed's expires is now + life, which connect-redis's getTTL reads back
+            if type(life) is int and -_BIG <= life <= _BIG:
+                return math.ceil(life / 1000)
+        command = self.codec.touch_command(sid, refreshed(session, now))
+        assert command is not None  # touch sends EXPIRE unless disable_touch / disable_ttl
+        return int(command[2])
+
+    def flow(self, sid: str) -> Flow[Session | None]:
+        """``get(sid)``, and the session found touched as ``touch(sid, refreshed(session,
+        now))`` would."""
+        codec = self.codec
+        if self.scripted:
+            key = codec.key(sid)
+            expected = self.expected
+            try:
+                try:
+                    reply: Any = yield ("_run", ("EVALSHA", SHA, 1, key, expected))
+                except TokenSessionError as exc:
+                    if _NO_SCRIPT not in str(exc):
+                        raise
+                    reply = yield ("_run", ("EVAL", SCRIPT, 1, key, expected))
+            except BackendUnavailableError:
+                raise
+            except TokenSessionError as exc:
+                raw = yield ("_run", codec.get_command(sid))
+                self.refused(exc)  # GET works: it was the script
+            else:
+                if reply is None:
+                    return None
+                raw, before = reply
+                try:
+                    session = codec.decode(sid, raw)
+                except SessionDecodeError:
+                    yield ("_run", _restore(key, before))
+                    raise
+                if session is None:  # an empty value: connect-redis reads no session
+                    yield ("_run", _restore(key, before))
+                    return None
+                seconds = self.expire_of(sid, session, codec.clock())
+                if seconds != expected:
+                    yield ("_run", ("EXPIRE", key, seconds))
+                    if seconds >= 1:
+                        self.expected = seconds
+                return session
+        else:
+            raw = yield ("_run", codec.get_command(sid))
+        session = codec.decode(sid, raw)
+        if session is not None:
+            touch = codec.touch_command(sid, refreshed(session, codec.clock()))
+            if touch is not None:
+                yield ("_run", touch)
+        return session
+
+    def refused(self, exc: TokenSessionError) -> None:
+        text = str(exc)
+        if any(word in text for word in _FOR_NOW):
+            return
+        self.scripted = False
+        logger.warning(
+            "get+touch takes two commands from now on: Redis refused its script (%s)", text
+        )
+
+
+def _restore(key: str, pttl: int) -> Command:
+    """The expiry a key had (PTTL's answer) back."""
+    return ("PERSIST", key) if pttl < 0 else ("PEXPIRE", key, pttl)
