@@ -22,7 +22,7 @@ import logging
 import math
 from typing import Any
 
-from ...errors import BackendUnavailableError, SessionDecodeError, TokenSessionError
+from ...errors import BackendUnavailableError, TokenSessionError
 from ...flows import Flow
 from ..base import Session, refreshed
 from .format import Command, RedisCodec
@@ -100,7 +100,7 @@ class GetAndTouch:
                 raw, before = reply
                 try:
                     session = codec.decode(sid, raw)
-                except SessionDecodeError:
+                except Exception:  # SessionDecodeError, or a serializer's own
                     yield ("_run", _restore(key, before))
                     raise
                 if session is None:  # an empty value: connect-redis reads no session
