@@ -1,10 +1,14 @@
 """Redis throughput, side by side in one run on one Redis: our RedisStore (sequential), our
 AsyncRedisStore (64 in flight), raw redis-py sending the same commands (both ways), and
 Node's connect-redis 9.0.0 (sequential and 64 in flight), for get, set, touch and get+touch.
+The columns ``1-step`` and ``1-step@64`` measure get+touch through the stores'
+``get_and_touch`` (one script, one round trip; the session's expiry restarted from its
+``originalMaxAge``), beside the two commands of the other columns (NaN elsewhere;
+``--no-one-step`` leaves them out).
 
     python bench/bench_redis.py [--url redis://127.0.0.1:6379/0] [--parser hiredis|python]
                                 [--loop asyncio|uvloop] [-n 5000] [--n-in-flight 50000]
-                                [--rounds 3]
+                                [--rounds 3] [--no-one-step]
 
 ``--parser python`` runs with hiredis hidden from every module (redis-py's parser, our
 reader and packer) and ``--json stdlib`` with orjson hidden, as where they are not
@@ -20,6 +24,7 @@ import argparse
 import asyncio
 import importlib.util
 import json
+import math
 import os
 import sys
 from typing import Any
@@ -27,6 +32,7 @@ from typing import Any
 from harness import (
     IN_FLIGHT,
     SIDS,
+    Side,
     Table,
     async_store_ops,
     compare,
@@ -82,6 +88,26 @@ def raw_ops(client: Any) -> dict[str, Any]:
     }
 
 
+def get_and_touch_only(column: str, side: Side) -> Side:
+    """``side`` (of ``column``) measuring get+touch only; NaN for the other operations."""
+
+    async def measure(op: str) -> dict[str, tuple[float, float]]:
+        if op == "get+touch":
+            return await side(op)
+        return {column: (math.nan, math.nan)}
+
+    return measure
+
+
+def one_step_ops(store: Any) -> dict[str, Any]:
+    """get+touch as one ``get_and_touch`` of a blocking or asyncio store."""
+
+    def get_touch(i: int) -> Any:
+        return store.get_and_touch(SIDS[i])
+
+    return {"get+touch": get_touch}
+
+
 def through_redis_py(store: Any) -> Any:
     """``store`` (an AsyncRedisStore of a plain client) sending through redis-py's connection,
     as it does where its own connection cannot serve."""
@@ -93,7 +119,12 @@ def through_redis_py(store: Any) -> Any:
 
 
 async def run(
-    url: str, n: int, n_in_flight: int, rounds: int, redis_py_path: bool
+    url: str,
+    n: int,
+    n_in_flight: int,
+    rounds: int,
+    redis_py_path: bool,
+    one_step: bool = False,
 ) -> tuple[Table, Table]:
     import redis
     import redis.asyncio
@@ -113,6 +144,11 @@ async def run(
         concurrent("ours@64", n_in_flight, async_store_ops(async_store)),
         concurrent("raw@64", n_in_flight, raw_ops(async_client)),
     ]
+    if one_step:
+        seq = sequential("1-step", n, one_step_ops(store))
+        sides.insert(1, get_and_touch_only("1-step", seq))
+        at_64 = concurrent("1-step@64", n_in_flight, one_step_ops(async_store))
+        sides.insert(5, get_and_touch_only("1-step@64", at_64))
     if redis_py_path:
         other = AsyncRedisStore(
             redis.asyncio.Redis.from_url(url, max_connections=IN_FLIGHT), prefix=PREFIX
@@ -144,6 +180,12 @@ def main() -> int:
         "--n-in-flight", type=int, default=50000, help="the same, with 64 in flight"
     )
     parser.add_argument("--rounds", type=int, default=3, help="median of this many rounds")
+    parser.add_argument(
+        "--one-step",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the 1-step columns: get+touch through get_and_touch",
+    )
     args = parser.parse_args()
     if args.json == "stdlib":
         sys.modules["orjson"] = None  # type: ignore[assignment]  # import orjson fails
@@ -156,17 +198,18 @@ def main() -> int:
 
         if not HIREDIS_AVAILABLE:
             sys.exit("hiredis is not installed: pip install hiredis, or use --parser python")
+    main_run = run(
+        args.url, args.n, args.n_in_flight, args.rounds, args.parser == "python", args.one_step
+    )
     if args.loop == "uvloop":
         import uvloop
 
-        table = uvloop.run(
-            run(args.url, args.n, args.n_in_flight, args.rounds, args.parser == "python")
-        )
+        table = uvloop.run(main_run)
     else:
-        table = asyncio.run(
-            run(args.url, args.n, args.n_in_flight, args.rounds, args.parser == "python")
-        )
+        table = asyncio.run(main_run)
     ratios = ["ours/raw >= 0.85", "ours/node >= 1", "ours@64/node@64 >= 1", "ours@64/raw@64"]
+    if args.one_step:
+        ratios += ["1-step/node >= 1.3", "1-step@64/node@64 >= 1.3"]
     if args.parser == "python":
         ratios.append("redis-py@64/ours@64")
     report(
