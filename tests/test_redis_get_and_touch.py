@@ -311,6 +311,7 @@ def test_one_step_is_get_then_touch_for_any_value(
         {"ttl": 100.7},
         {"ttl": -5},
         {"ttl": 10**13},
+        {"ttl": lambda session: 10**17},  # past EXPIRE's range: touch fails, nothing moves
         {"serializer": json},
     ],
     ids=[
@@ -320,6 +321,7 @@ def test_one_step_is_get_then_touch_for_any_value(
         "ttl-float",
         "ttl-negative",
         "ttl-huge",
+        "ttl-function-huge",
         "serializer",
     ],
 )
@@ -327,6 +329,9 @@ def test_store_options_hold(client: redis.Redis, prefix: str, options: dict[str,
     with RedisStore(client, prefix=prefix, **options) as store:
         for session in SESSIONS[:4]:
             assert_same(client, Sync(store), prefix, dumps(session))
+        assert store._get_and_touch.scripted is not any(
+            options.get(name) for name in ("disable_touch", "disable_ttl")
+        )
 
 
 def test_a_flushed_script_is_sent_again(client: redis.Redis, store: Sync, prefix: str) -> None:

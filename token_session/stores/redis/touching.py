@@ -45,8 +45,9 @@ SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
 
 # NOSCRIPT's text as Redis and redis-py (which drops the code) give it
 _NO_SCRIPT = "No matching script"
-# refusals that pass: scripts are refused under maxmemory, or while another one runs
-_FOR_NOW = ("maxmemory", "BUSY")
+# failures that pass: scripts are refused under maxmemory or while another one runs, and an
+# expiry past Redis's range fails the script as it fails touch's EXPIRE
+_FOR_NOW = ("maxmemory", "BUSY", "invalid expire time")
 _BIG = 10**15
 
 
@@ -108,7 +109,13 @@ class GetAndTouch:
                     return None
                 seconds = self.expire_of(sid, session, codec.clock())
                 if seconds != expected:
-                    yield ("_run", ("EXPIRE", key, seconds))
+                    try:
+                        yield ("_run", ("EXPIRE", key, seconds))
+                    except BackendUnavailableError:
+                        raise
+                    except TokenSessionError:  # touch's own EXPIRE fails alike: Redis's range
+                        yield ("_run", _restore(key, before))
+                        raise
                     if seconds >= 1:
                         self.expected = seconds
                 return session
