@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from ...errors import TokenSessionError
 from ...flows import arun
 from ..base import Session
 from .format import Command, codec_of
@@ -23,7 +24,7 @@ from .senders import (
     scan_step,
     timeout_after,
 )
-from .touching import GetAndTouch
+from .touching import UNSETTLED, GetAndTouch
 
 
 class AsyncRedisStore:
@@ -94,7 +95,19 @@ class AsyncRedisStore:
             await self._run(command)
 
     async def get_and_touch(self, sid: str) -> Session | None:
-        return await arun(self, self._get_and_touch.flow(sid))
+        plan = self._get_and_touch
+        if not plan.scripted:
+            return await arun(self, plan.flow(sid))
+        # the flow's first step, without running a generator for it
+        command = plan.command(sid)
+        try:
+            reply = await self._run(command)
+        except TokenSessionError as exc:
+            return await arun(self, plan.after_error(sid, command, exc))
+        found = plan.settled(sid, command, reply)
+        if found is not UNSETTLED:
+            return found  # type: ignore[no-any-return]
+        return await arun(self, plan.after(sid, command, reply))
 
     async def destroy(self, sid: str) -> None:
         await self._run(self.codec.destroy_command(sid))
