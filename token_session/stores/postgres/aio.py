@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from ...errors import BackendUnavailableError
+from ..base import Session
 from ..flowstore import AsyncFlowStore
 from .core import Flow, PostgresCore
 from .pipe import AsyncSource, Pipe, async_source_for
@@ -103,6 +104,10 @@ class AsyncPostgresStore(PostgresShell, AsyncFlowStore[PostgresCore]):
         finally:
             if pipe is not None:
                 await source.release(pipe, broken=pipe.broken is not None)
+
+    async def get_and_touch(self, sid: str) -> Session | None:
+        """:meth:`PostgresStore.get_and_touch`, awaited."""
+        return await self._run(self.core.get_and_touch(sid))
 
     async def prune_sessions(self) -> int:
         """Delete expired rows now (what the clean-up task runs); how many."""

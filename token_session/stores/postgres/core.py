@@ -10,7 +10,7 @@ from collections.abc import Generator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from ...errors import InvalidArgumentError
-from ..base import Session, encode_session
+from ..base import Session, encode_session, refreshed
 from .format import ConnectPgSimple, Statement, numbered
 from .options import StoreOptions
 
@@ -111,6 +111,33 @@ class PostgresCore:
             yield from self.prepare()
         rows: Rows = yield self.format.get(sid, self.clock())
         return self.decode(sid, rows[0][0]) if rows else None
+
+    def get_and_touch(self, sid: object) -> Flow[Session | None]:
+        """What get returns, the row's expiry left where touch(sid, refreshed(session, now))
+        after it leaves it: in the get's statement where that is SQL (a whole
+        originalMaxAge, or no cookie.expires), else by the touch statement after it."""
+        if self.options.disable_touch:
+            return (yield from self.get(sid))
+        sid = self.format.check_sid(sid)
+        if not self.ready:
+            yield from self.prepare()
+        now = self.clock()
+        rows: Rows = yield self.format.get_and_touch(sid, now)
+        if not rows:
+            return None
+        text, touched, skip, old = rows[0]
+        try:
+            session = self.decode(sid, text)
+        except ValueError:
+            if touched == "t":  # get raises: touch would not have run
+                yield self.format.restore(sid, old)
+            raise
+        if session is None or touched == "t" or skip == "t":
+            return session
+        at = self.format.touch_expiry(refreshed(session, now), now)
+        if at is not None:
+            yield self.format.touch(sid, at, now)
+        return session
 
     def set(self, sid: object, session: Mapping[str, Any]) -> Flow[None]:
         sid = self.format.check_sid(sid)

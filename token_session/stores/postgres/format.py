@@ -17,6 +17,7 @@ from ...compat.jsdate import js_iso_ms
 from ...compat.jsjson import js_truthy
 from ...errors import InvalidArgumentError
 from ..base import check_sid, decode_session
+from .onestep import LAST_MS, get_and_touch_sql
 
 __all__ = [
     "FORMATS",
@@ -98,6 +99,12 @@ class StoreFormat:
     value = ""  # an expiry to write
     epoch_ms = ""  # the stored expiry as epoch milliseconds, text
     sid_limit = 0
+    # get+touch in one statement (sql_get_and_touch): which found rows it touches, to what
+    # (found.ms: now + a whole originalMaxAge), and which need no touch at all
+    touch_when = ""
+    touch_value = ""
+    touch_skip = "false"
+    column_type = ""  # the expiry column's type, for restore
 
     def __init__(self, table_name: str | None, schema_name: str | None, sid_column: str) -> None:
         self.table_name = check_identifier(
@@ -137,6 +144,10 @@ class StoreFormat:
         self.sql_raw = numbered(
             f"SELECT {sid}, sess::text, {exp}::text, {ms} FROM {t} WHERE {sid} = ?"
         )
+        self.sql_get_and_touch = numbered(
+            get_and_touch_sql(t, sid, exp, live, self.touch_value, self.touch_when, self.touch_skip)
+        )
+        self.sql_restore = numbered(f"UPDATE {t} SET {exp} = ?::{self.column_type} WHERE {sid} = ?")
         self._put_head = f"INSERT INTO {t} ({sid}, sess, {exp}) VALUES "
         self._put_tail = (
             f" ON CONFLICT ({sid}) DO UPDATE SET sess = excluded.sess, {exp} = excluded.{exp}"
@@ -191,6 +202,20 @@ class StoreFormat:
     def get(self, sid: str, now: int) -> Statement:
         return Statement(self.sql_get, (sid, *self.now_params(now)), True, True)
 
+    def get_and_touch(self, sid: str, now: int) -> Statement:
+        """get, and the expiry touch sets for the session restarted at ``now`` (express-
+        session's ``resetMaxAge``) where that is plain SQL; rows of (sess, touched, no
+        touch needed, the expiry before as text)."""
+        params = (sid, *self.now_params(now), str(now), *self.restart_params(now))
+        return Statement(self.sql_get_and_touch, params, True, True)
+
+    def restart_params(self, now: int) -> tuple[str, ...]:
+        return ()
+
+    def restore(self, sid: str, old: str) -> Statement:
+        """The expiry ``old`` (as get_and_touch read it) back."""
+        return Statement(self.sql_restore, (old, sid), False)
+
     def set(self, sid: str, text: str, at_ms: int) -> Statement:
         return Statement(self.sql_set, (sid, text, *self.expiry_params(at_ms)), False, True)
 
@@ -231,6 +256,13 @@ class ConnectPgSimple(StoreFormat):
     dead = "{e} < (to_timestamp(?::float8) AT TIME ZONE ?)"
     value = "(to_timestamp(?::float8) AT TIME ZONE ?)"
     epoch_ms = "round(extract(epoch from {e} AT TIME ZONE ?) * 1000)::bigint::text"
+    # #getExpireTime of the restarted cookie.expires, or of none: the default lifetime
+    touch_when = f"found.ms BETWEEN 0 AND {LAST_MS} OR (NOT found.timed AND found.plain)"
+    touch_value = (
+        "(to_timestamp(CASE WHEN found.timed THEN ceil(found.ms / 1000.0)"
+        " ELSE ?::numeric END::float8) AT TIME ZONE ?)"
+    )
+    column_type = "timestamp"
 
     def __init__(
         self, table_name: str | None, schema_name: str | None, ttl: float | None = None
@@ -245,6 +277,9 @@ class ConnectPgSimple(StoreFormat):
 
     def epoch_params(self) -> tuple[str, ...]:
         return (self.zone,)
+
+    def restart_params(self, now: int) -> tuple[str, ...]:
+        return (str(self.set_expiry({}, now) // 1000), self.zone)
 
     def expiry_params(self, at_ms: int) -> tuple[str, ...]:
         return (str(at_ms // 1000), self.zone)
@@ -303,6 +338,11 @@ class ConnectSessionKnex(StoreFormat):
     value = "?::timestamptz"
     epoch_ms = "round(extract(epoch from {e}) * 1000)::bigint::text"
     sid_limit = 255
+    # touch writes the restarted cookie.expires to the millisecond, nothing without one
+    touch_when = f"found.ms BETWEEN 0 AND {LAST_MS}"
+    touch_value = "timestamptz 'epoch' + found.ms * interval '1 millisecond'"
+    touch_skip = "NOT found.timed AND found.plain"
+    column_type = "timestamptz"
 
     def __init__(
         self, table_name: str | None, schema_name: str | None, sid_field_name: str = "sid"

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from ...errors import BackendUnavailableError
+from ..base import Session
 from ..flowstore import FlowStore
 from .core import Flow, PostgresCore
 from .pool import Source, source_for
@@ -119,6 +120,11 @@ class PostgresStore(PostgresShell, FlowStore[PostgresCore]):
         finally:
             if connection is not None:
                 source.release(connection, broken=broken)
+
+    def get_and_touch(self, sid: str) -> Session | None:
+        """get, then touch with the cookie restarted, in one round trip where SQL can say
+        what touch would write (:meth:`PostgresCore.get_and_touch`)."""
+        return self._run(self.core.get_and_touch(sid))
 
     def prune_sessions(self) -> int:
         """Delete expired rows now (what the clean-up thread runs); how many."""

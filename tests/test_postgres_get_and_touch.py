@@ -1,0 +1,420 @@
+"""get_and_touch on PostgreSQL: one statement doing what get, then touch with the cookie
+restarted, do in two: the same answer, the same expiry, the same stored bytes, over sessions
+of every shape, in both Node stores' tables, blocking and asyncio, whatever TimeZone the
+store's connections run in; one round trip for the sessions express-session writes; and
+against the real connect-pg-simple and connect-session-knex."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from token_session import TokenSession
+from token_session.compat import dumps, js_iso, loads
+from token_session.compat.cookie import from_ms, now_ms
+from token_session.stores.base import refreshed
+from token_session.stores.postgres import AsyncPostgresStore, PostgresStore
+
+from .conftest import Clock
+from .node import NodeOracle, NodeStoreDriver, tag
+from .strategies import edge_texts, express_sessions, json_texts, plain_sessions
+
+BIG = 10**15
+KNEX_OPTIONS: dict[str, Any] = {
+    "format": "connect-session-knex",
+    "cleanup_interval": 0,
+    "create_table": True,
+}
+PG_OPTIONS: dict[str, Any] = {"prune_session_interval": False, "create_table_if_missing": True}
+
+# sessions of every shape touch reads
+SESSIONS: list[dict[str, Any]] = [
+    {"cookie": {"originalMaxAge": 3_600_000, "expires": "2020-01-01T00:00:00.000Z"}, "n": 1},
+    {"cookie": {"originalMaxAge": 60_000, "httpOnly": True, "path": "/"}, "a": [1, {"b": None}]},
+    {"cookie": {"originalMaxAge": None, "expires": None, "path": "/"}},  # a browser session
+    {"cookie": {"maxAge": 0}},  # token-session's
+    {"cookie": {"originalMaxAge": "60000"}},
+    {"cookie": {"originalMaxAge": True}},
+    {"cookie": {"originalMaxAge": None, "expires": "2030-01-01T00:00:00.000Z"}},
+    {"cookie": {"originalMaxAge": None, "expires": "garbage"}},
+    {"cookie": {"expires": ""}},
+    {"cookie": {"expires": 0}},
+    {"cookie": {"expires": False}},
+    {"cookie": None},
+    {"cookie": "a string"},
+    {"cookie": [1, 2]},
+    {"cookie": {}},
+    {},
+    {"x": "no cookie"},
+    {"cookie": {"originalMaxAge": 1500.7}},
+    {"cookie": {"originalMaxAge": -1500.7}},
+    {"cookie": {"originalMaxAge": -500}},
+    {"cookie": {"originalMaxAge": 0}},
+    {"cookie": {"originalMaxAge": 1}},
+    {"cookie": {"originalMaxAge": 999}},
+    {"cookie": {"originalMaxAge": 1001}},
+    {"cookie": {"originalMaxAge": BIG}},  # year 33658
+    {"cookie": {"originalMaxAge": -BIG}},
+    {"cookie": {"originalMaxAge": -(10**13)}},  # before 1970
+    {"cookie": {"originalMaxAge": 3.6e6}},
+    {"s": 'quotes " and \\ backslashes, "a":01, x.5 -inf NaN', "cookie": {"originalMaxAge": 9000}},
+    {"s": "é😀\u2028", "cookie": {"originalMaxAge": 9000}},
+    {"cookie": {"originalMaxAge": 9000}, "d": {"cookie": {"originalMaxAge": 1}}},
+]
+# stored texts a lenient reader would take otherwise, and values that are no session
+ODD: list[str] = [
+    json.dumps({"cookie": {"originalMaxAge": BIG + 1}}),
+    json.dumps({"cookie": {"originalMaxAge": 8.64e15}}),  # an Invalid Date: expires null
+    json.dumps({"cookie": {"originalMaxAge": 10**20}}),
+    '{"cookie":{"originalMaxAge":1e400}}',  # Infinity
+    '{"cookie":{"originalMaxAge":-0}}',
+    '{"cookie":{"originalMaxAge":1E3}}',
+    '{"cookie":{"originalMaxAge":2000.0}}',
+    '{"cookie":{"originalMaxAge":123456789012345678901234567890}}',
+    '{"cookie":{"originalMaxAge":1000,"originalMaxAge":"x"}}',  # the last one counts
+    '{"cookie":{"originalMaxAge":"x","originalMaxAge":5000}}',
+    '{"cookie":{"expires":null},"cookie":{"originalMaxAge":7000}}',
+    '{ "cookie" : { "originalMaxAge" : 4000 , "expires" : null } }',
+    '{"cookie":{"originalMaxAge":4000},"x":"\\ud83d\\ude00 \\u00e9"}',
+    '{"cookie":{"originalMaxAge":4000},"x":' + "[" * 2000 + "]" * 2000 + "}",  # too deep
+    '{"cookie":{"originalMaxAge":4000},"x":1e400}',
+    '{"\\u0000":1,"cookie":{"originalMaxAge":4000}}',  # PostgreSQL reads it only whole
+    '{"cookie":{"originalMaxAge":4000,"x":"\\u0000"}}',
+    '{"cookie":{"originalMaxAge":4000},"x":"\\\\u0000"}',  # a backslash, then u0000
+    "null",
+    '"a string"',
+    '"{\\"cookie\\":{\\"originalMaxAge\\":1000}}"',
+    "[1, 2]",
+    "3",
+]
+
+
+class Sync:
+    """A store driven from sync code: a blocking one as is, an asyncio one on a loop."""
+
+    def __init__(self, store: Any, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.store = store
+        self.loop = loop
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self.store, name)
+        if self.loop is None:
+            return method  # type: ignore[no-any-return]
+        loop = self.loop
+        return lambda *args: loop.run_until_complete(method(*args))
+
+
+def counted(store: Any) -> list[str]:
+    """The SQL of each statement ``store`` sends from now on (its first word)."""
+    sent: list[str] = []
+    run = store._run
+
+    def spy(flow: Generator[Any, Any, Any]) -> Generator[Any, Any, Any]:
+        def watching() -> Generator[Any, Any, Any]:
+            try:
+                statement = next(flow)
+            except StopIteration as done:
+                return done.value
+            while True:
+                sent.append(statement.sql.split()[0])
+                try:
+                    value = yield statement
+                except Exception as exc:
+                    statement = flow.throw(exc)
+                else:
+                    try:
+                        statement = flow.send(value)
+                    except StopIteration as done:
+                        return done.value
+
+        return watching()
+
+    if asyncio.iscoroutinefunction(run):
+
+        async def arun(flow: Any) -> Any:
+            return await run(spy(flow))
+
+        store._run = arun
+    else:
+        store._run = lambda flow: run(spy(flow))
+    return sent
+
+
+WAYS = ["blocking", "asyncio", "blocking-client-zone", "asyncio-time-zone"]
+FORMATS = ["connect-pg-simple", "connect-session-knex"]
+
+
+@pytest.fixture(params=FORMATS)
+def fmt(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(params=WAYS)
+def store(request: pytest.FixtureRequest, db_url: str, fmt: str, clock: Clock) -> Iterator[Sync]:
+    """Each store on its table: blocking, asyncio, a connection whose own TimeZone is not
+    the server's (Node's rows are in the server's), and an explicit time_zone."""
+    way = request.param
+    options: dict[str, Any] = dict(KNEX_OPTIONS if fmt == FORMATS[1] else PG_OPTIONS)
+    options.update(conninfo=db_url, table_name=f"t_{secrets.token_hex(6)}", clock=clock)
+    if way == "blocking-client-zone":
+        options["connect_args"] = {"options": "-c TimeZone=Pacific/Chatham"}
+    if way == "asyncio-time-zone":
+        options["time_zone"] = "Asia/Kolkata"
+    if way.startswith("blocking"):
+        with PostgresStore(**options) as blocking:
+            yield Sync(blocking)
+        return
+    loop = asyncio.new_event_loop()
+    aio = AsyncPostgresStore(**options)
+    yield Sync(aio, loop)
+    loop.run_until_complete(aio.close())
+    loop.close()
+
+
+def outcome(call: Callable[[], Any]) -> tuple[str, Any]:
+    try:
+        return "ok", call()
+    except Exception as exc:
+        return "error", type(exc).__name__
+
+
+def stored(admin: psycopg.Connection[Any], store: Sync, sid: str) -> tuple[str, str] | None:
+    fmt = store.store.format
+    row = admin.execute(
+        f'SELECT sess::text, "{fmt.expire_column}"::text FROM {fmt.table} WHERE sid = %s', (sid,)
+    ).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def assert_same(
+    admin: psycopg.Connection[Any], store: Sync, clock: Clock, raw: str, live: bool = True
+) -> tuple[str, Any]:
+    """Two rows alike holding ``raw``; a while later get_and_touch reads one, get then touch
+    the other: the same outcome, and the rows still alike."""
+    fmt = store.store.format
+    one, two = secrets.token_hex(8), secrets.token_hex(8)
+    life = 3_600_000 if live else -3_600_000
+    store.set(one, {"cookie": {"expires": js_iso(from_ms(clock.now + life))}})
+    admin.execute(f"UPDATE {fmt.table} SET sess = %s::json WHERE sid = %s", (raw, one))
+    exp = f'"{fmt.expire_column}"'
+    admin.execute(
+        f"INSERT INTO {fmt.table} (sid, sess, {exp}) SELECT %s, sess, {exp}"
+        f" FROM {fmt.table} WHERE sid = %s",
+        (two, one),
+    )
+    before = stored(admin, store, one)
+    clock.now += 1234
+
+    def two_steps() -> Any:
+        found = store.get(two)
+        if found is not None:
+            store.touch(two, refreshed(found, clock.now))
+        return found
+
+    first = outcome(lambda: store.get_and_touch(one))
+    assert first == outcome(two_steps)
+    after = stored(admin, store, one)
+    assert after == stored(admin, store, two)
+    assert after is not None and before is not None and after[0] == before[0] == raw
+    return first
+
+
+@pytest.mark.parametrize("session", SESSIONS, ids=range(len(SESSIONS)))
+def test_one_step_is_get_then_touch(
+    admin: psycopg.Connection[Any], store: Sync, clock: Clock, session: dict[str, Any]
+) -> None:
+    kind, value = assert_same(admin, store, clock, dumps(session))
+    if kind == "ok":
+        assert value == loads(dumps(session))
+
+
+@pytest.mark.parametrize("raw", ODD, ids=range(len(ODD)))
+def test_one_step_is_get_then_touch_for_odd_values(
+    admin: psycopg.Connection[Any], store: Sync, clock: Clock, raw: str
+) -> None:
+    assert_same(admin, store, clock, raw)
+
+
+def test_an_expired_or_missing_session_is_none_and_left_alone(
+    admin: psycopg.Connection[Any], store: Sync, clock: Clock
+) -> None:
+    assert assert_same(admin, store, clock, dumps(SESSIONS[1]), live=False) == ("ok", None)
+    assert store.get_and_touch("nothing-here") is None
+    assert stored(admin, store, "nothing-here") is None
+
+
+def test_a_session_that_fails_to_decode_keeps_its_expiry(
+    admin: psycopg.Connection[Any], store: Sync, clock: Clock
+) -> None:
+    """Touched in the statement, then found to be no session get returns: the expiry read is
+    written back, as get then touch would not have touched it."""
+    raw = ODD[13]
+    sent = counted(store.store)
+    assert assert_same(admin, store, clock, raw) == ("error", "SessionDecodeError")
+    at = sent.index("WITH")
+    assert sent[at : at + 3] == ["WITH", "UPDATE", "SELECT"]  # the expiry back, then get
+
+
+@pytest.mark.parametrize(
+    ("cookie", "count"),
+    [
+        ({"originalMaxAge": 60_000, "expires": "2030-01-01T00:00:00.000Z"}, 1),
+        ({"originalMaxAge": None, "expires": None}, 1),
+        ({"path": "/"}, 1),
+        ({"originalMaxAge": 1500.5}, 2),
+        ({"originalMaxAge": "60000"}, 1),  # not restarted: the default, or (knex) nothing
+        ({"originalMaxAge": None, "expires": "2030-01-01T00:00:00.000Z"}, 2),
+    ],
+)
+def test_one_round_trip_for_what_express_session_writes(
+    admin: psycopg.Connection[Any], store: Sync, clock: Clock, cookie: dict[str, Any], count: int
+) -> None:
+    store.get("warm-up")
+    sent = counted(store.store)
+    assert_same(admin, store, clock, dumps({"cookie": cookie, "n": 1}))
+    one_step = sent[sent.index("WITH") : sent.index("SELECT")]  # get then touch follow
+    assert one_step == ["WITH", "UPDATE"][:count]
+
+
+def test_disable_touch_is_a_get(admin: psycopg.Connection[Any], db_url: str, clock: Clock) -> None:
+    """connect-pg-simple's disableTouch (knex's format has none)."""
+    table = f"t_{secrets.token_hex(6)}"
+    options = {"clock": clock, "disable_touch": True, **PG_OPTIONS}
+    with PostgresStore(conninfo=db_url, table_name=table, **options) as blocking:
+        store = Sync(blocking)
+        sent = counted(blocking)
+        assert assert_same(admin, store, clock, dumps(SESSIONS[1]))[0] == "ok"
+        assert "WITH" not in sent and "UPDATE" not in sent
+        assert sent.count("SELECT") >= 2
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    data=st.one_of(express_sessions, plain_sessions),
+    text=json_texts(),
+    edge=st.sampled_from(edge_texts),
+    life=st.one_of(
+        st.integers(-(10**16), 10**16),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.sampled_from(["null", "true", '"1"', "[]", "{}"]),
+    ),
+    expires=st.sampled_from(["", ',"expires":null', ',"expires":"2030-01-01T00:00:00Z"']),
+    shape=st.integers(0, 3),
+)
+def test_one_step_is_get_then_touch_for_any_value(
+    admin: psycopg.Connection[Any],
+    db_url: str,
+    data: dict[str, Any],
+    text: str,
+    edge: str,
+    life: Any,
+    expires: str,
+    shape: int,
+) -> None:
+    life_text = life if isinstance(life, str) else json.dumps(life)
+    cookie = '{"originalMaxAge":' + life_text + expires + "}"
+    raw = [
+        dumps(data),
+        '{"cookie":' + cookie + ',"x":' + text + "}",
+        '{"cookie":' + cookie + ',"x":' + edge + "}",
+        '{"cookie":' + text + "}",
+    ][shape]
+    try:
+        admin.execute("SELECT %s::json", (raw,))
+    except (psycopg.Error, UnicodeEncodeError):
+        return  # not a json value PostgreSQL keeps: no row can hold it
+    clock = Clock()
+    for options in (PG_OPTIONS, KNEX_OPTIONS):
+        with PostgresStore(
+            conninfo=db_url,
+            table_name="t_any_" + options.get("format", "pg")[-4:],
+            clock=clock,
+            **options,
+        ) as blocking:
+            assert_same(admin, Sync(blocking), clock, raw)
+
+
+@pytest.mark.parametrize("name", ["connect-pg-simple-10", "connect-session-knex-5"])
+def test_node_reads_the_touched_session_with_the_expiry_its_own_get_touch_leaves(
+    node_stores: NodeStoreDriver,
+    node: NodeOracle,
+    admin: psycopg.Connection[Any],
+    db_url: str,
+    name: str,
+) -> None:
+    """The Node store writes a session; ours get_and_touch it; Node's get then express-
+    session's touch (resetMaxAge) then the Node store's touch do the same to a twin."""
+    table = f"t_{secrets.token_hex(6)}"
+    knex = name.startswith("connect-session-knex")
+    options = KNEX_OPTIONS if knex else PG_OPTIONS
+    ours = PostgresStore(conninfo=db_url, table_name=table, **options)
+    ours.length()  # the table, named after itself (see test_postgres_interop.open_node)
+    if knex:
+        node_store = node_stores.open(name, connection=db_url, tableName=table)
+    else:
+        node_store = node_stores.open(name, conString=db_url, tableName=table)
+    column = "expired" if knex else "expire"
+    zone = "" if knex else " AT TIME ZONE current_setting('TimeZone')"  # Node's rows' zone
+    epoch = f'extract(epoch from "{column}"{zone})'
+    try:
+        for life in (60_000, 1_500_700, 86_400_000, None):
+            at = now_ms() + 5000  # written a while ago
+            cookie = {
+                "originalMaxAge": life,
+                "expires": None if life is None else js_iso(from_ms(at)),
+                "httpOnly": True,
+                "path": "/",
+            }
+            session = {"cookie": cookie, "n": 1}
+            one, two = secrets.token_hex(8), secrets.token_hex(8)
+            for sid in (one, two):
+                node_store.set(sid, json.dumps(session))
+            written = stored_text(admin, table, one)
+            sent = counted(ours)
+            found = ours.get_and_touch(one)
+            assert sent == ["WITH"]
+            assert found == json.loads(node_store.get(one) or "null") == json.loads(written)
+            assert stored_text(admin, table, one) == written  # the bytes stay Node's
+            text = node_store.get(two) or ""
+            restarted = json.loads(text)["cookie"]
+            if life is not None:  # resetMaxAge; a browser-session cookie stays as it is
+                fields = {k: v for k, v in restarted.items() if k != "expires"}
+                restarted = json.loads(
+                    node.out("cookie", now=now_ms(), options=tag(fields), touch=True)
+                )
+            node_store.touch(two, json.dumps({**json.loads(text), "cookie": restarted}))
+            times = dict(admin.execute(f'SELECT sid, {epoch}::float8 FROM "{table}"').fetchall())
+            assert abs(times[one] - times[two]) <= 1
+            if life is not None:
+                assert times[one] * 1000 > now_ms() + life - 2000
+    finally:
+        node_store.close()
+        ours.close()
+
+
+def stored_text(admin: psycopg.Connection[Any], table: str, sid: str) -> str:
+    row = admin.execute(f'SELECT sess::text FROM "{table}" WHERE sid = %s', (sid,)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_token_session_gets_and_touches_in_one_statement(db_url: str, fmt: str) -> None:
+    options: dict[str, Any] = dict(KNEX_OPTIONS if fmt == FORMATS[1] else PG_OPTIONS)
+    with PostgresStore(conninfo=db_url, table_name=f"t_{secrets.token_hex(6)}", **options) as store:
+        tokens = TokenSession(store)
+        created = tokens.new_with_ttl({"user": "ada"}, 60)
+        sent = counted(store)
+        found = tokens.get_and_touch(created.sid)
+        assert sent == ["WITH"]
+        assert found is not None and found["user"] == "ada"
+        assert found["cookie"]["originalMaxAge"] == 60_000
