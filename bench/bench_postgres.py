@@ -5,6 +5,11 @@ raw asyncpg over a pool of 10 (64 in flight each); Node's connect-pg-simple 10.0
 pool of 10, sequential and 64 in flight) through fixtures/node/bench-store.js; get, set,
 touch and get+touch.
 
+The columns ``1-step`` and ``1-step@64`` measure get+touch through the stores'
+``get_and_touch`` (one statement, one round trip: the row read and its expiry restarted from
+the session's ``originalMaxAge``), beside the get then touch of the other columns (NaN
+elsewhere; ``--no-one-step`` leaves them out).
+
     python bench/bench_postgres.py [--url postgresql://postgres@127.0.0.1:5432/test] [-n 3000]
 
 Each side works on a table of its own, dropped at the end. Absolute numbers drift with the
@@ -22,6 +27,7 @@ import sys
 from typing import Any
 
 import psycopg
+from bench_redis import get_and_touch_only, one_step_ops
 from harness import (
     IN_FLIGHT,
     SIDS,
@@ -148,7 +154,9 @@ def asyncpg_ops(pool: Any, sql: RawStatements) -> dict[str, Any]:
     }
 
 
-async def run(url: str, n: int, rounds: int, with_asyncpg: bool) -> tuple[Table, Table]:
+async def run(
+    url: str, n: int, rounds: int, with_asyncpg: bool, one_step: bool = False
+) -> tuple[Table, Table]:
     tables = [f"bench_{side}_{secrets.token_hex(4)}" for side in ("py", "raw", "apy", "node")]
     options = {"create_table_if_missing": True, "prune_session_interval": False}
     store = PostgresStore(conninfo=url, table_name=tables[0], **options)
@@ -176,6 +184,11 @@ async def run(url: str, n: int, rounds: int, with_asyncpg: bool) -> tuple[Table,
         concurrent("ours@64", n * 2, async_store_ops(async_store)),
         concurrent("raw@64", n * 2, async_raw_ops(pool, sql)),
     ]
+    if one_step:
+        seq = sequential("1-step", n, one_step_ops(store))
+        sides.insert(1, get_and_touch_only("1-step", seq))
+        at_64 = concurrent("1-step@64", n * 2, one_step_ops(async_store))
+        sides.insert(5, get_and_touch_only("1-step@64", at_64))
     asyncpg_pool = None
     if with_asyncpg:
         import asyncpg
@@ -200,9 +213,19 @@ def main() -> int:
     parser.add_argument("-n", type=int, default=3000, help="operations per measurement")
     parser.add_argument("--rounds", type=int, default=3, help="median of this many rounds")
     parser.add_argument("--asyncpg", action="store_true", help="asyncpg at 64 in flight too")
+    parser.add_argument(
+        "--one-step",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the 1-step columns: get+touch through get_and_touch",
+    )
     options = parser.parse_args()
-    table = asyncio.run(run(options.url, options.n, options.rounds, options.asyncpg))
+    table = asyncio.run(
+        run(options.url, options.n, options.rounds, options.asyncpg, options.one_step)
+    )
     ratios = ["ours/raw >= 0.85", "ours/node >= 1", "ours@64/node@64 >= 1", "ours@64/raw@64"]
+    if options.one_step:
+        ratios += ["1-step/node >= 1.3", "1-step@64/node@64 >= 1.3"]
     if options.asyncpg:
         ratios.append("ours@64/asyncpg@64")
     report(
