@@ -3,7 +3,7 @@ operation (get, set, touch, get+touch) x mode (the blocking store against Node s
 the asyncio store with 64 in flight against Node with 64 in flight): ops/s here and in Node,
 their ratio, each side's CPU microseconds per operation, and the time per operation of the
 store over the raw driver's doing the same (``+10%``: the store takes 10% longer). A store
-with ``get_and_touch`` (Redis) gets a row for it too, against Node's get then touch.
+with ``get_and_touch`` (Redis, PostgreSQL) gets a row for it too, against Node's get then touch.
 
     python bench/bench_all.py [--stores redis,mongo,mysql,postgres] [-n 2000] [--rounds 5]
                               [--markdown] [--mongo-url mongodb://...]
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import inspect
 import os
 import sys
@@ -30,28 +31,19 @@ MODES = (("blocking", ""), (f"asyncio@{IN_FLIGHT}", f"@{IN_FLIGHT}"))
 
 
 async def run_store(name: str, n: int, rounds: int, mongo_url: str | None) -> tuple[Table, Table]:
-    """One store's bench, as its main() runs it."""
+    """One store's bench, as its main() runs it (with its get_and_touch columns, if any)."""
+    module = importlib.import_module(f"bench_{name}")
+    one_step = {"one_step": True} if "one_step" in inspect.signature(module.run).parameters else {}
     if name == "redis":
-        import bench_redis
-
-        url = "redis://127.0.0.1:6379/0"
-        if "one_step" in inspect.signature(bench_redis.run).parameters:
-            return await bench_redis.run(url, n, n * 10, rounds, False, one_step=True)
-        return await bench_redis.run(url, n, n * 10, rounds, False)
+        return await module.run("redis://127.0.0.1:6379/0", n, n * 10, rounds, False, **one_step)
     if name == "mysql":
-        import bench_mysql
-
-        url = "mysql://root@127.0.0.1:3306/test"
-        return await bench_mysql.run(bench_mysql.connect_args(url), n, rounds)
+        args = module.connect_args("mysql://root@127.0.0.1:3306/test")
+        return await module.run(args, n, rounds, **one_step)
     if name == "postgres":
-        import bench_postgres
-
         url = "postgresql://postgres@127.0.0.1:5432/test"
-        return await bench_postgres.run(url, n, rounds, False)
-    import bench_mongo
-
-    with bench_mongo.server(mongo_url) as url:
-        return await bench_mongo.run(url, n, rounds)
+        return await module.run(url, n, rounds, False, **one_step)
+    with module.server(mongo_url) as url:
+        return await module.run(url, n, rounds, **one_step)
 
 
 def rows(store: str, tables: tuple[Table, Table]) -> list[list[str]]:
