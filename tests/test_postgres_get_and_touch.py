@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import secrets
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
@@ -418,3 +419,29 @@ def test_token_session_gets_and_touches_in_one_statement(db_url: str, fmt: str) 
         assert sent == ["WITH"]
         assert found is not None and found["user"] == "ada"
         assert found["cookie"]["originalMaxAge"] == 60_000
+
+
+@pytest.mark.parametrize("life", [60_000, 1_234, None])
+def test_the_expiry_written_is_the_one_touch_computes(
+    admin: psycopg.Connection[Any], store: Sync, clock: Clock, life: int | None
+) -> None:
+    """Read as an instant in the zone the store writes connect-pg-simple's wall-clock times
+    in (the server's default, or time_zone=), whatever its own connections use."""
+    fmt = store.store.format
+    store.set("s", {"cookie": {"originalMaxAge": life, "expires": None}, "n": 1})
+    clock.now += 777
+    sent = counted(store.store)
+    assert store.get_and_touch("s") == {"cookie": {"originalMaxAge": life, "expires": None}, "n": 1}
+    assert sent == ["WITH"]
+    if fmt.name == "connect-session-knex":
+        sql = 'SELECT (extract(epoch from "expired") * 1000)::bigint FROM {} WHERE sid = %s'
+        expected = clock.now + 86_400_000 - 777 if life is None else clock.now + life
+    else:
+        default = admin.execute("SELECT current_setting('TimeZone')").fetchone()
+        assert fmt.zone in ("Asia/Kolkata", default and default[0])  # never Pacific/Chatham
+        sql = "SELECT extract(epoch from expire AT TIME ZONE %s)::bigint * 1000"
+        sql += " FROM {} WHERE sid = %s"
+        expected = math.ceil((clock.now + (life or 86_400_000)) / 1000) * 1000
+    params = ("s",) if fmt.name == "connect-session-knex" else (fmt.zone, "s")
+    row = admin.execute(sql.format(fmt.table), params).fetchone()
+    assert row is not None and row[0] == expected
