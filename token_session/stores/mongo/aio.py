@@ -11,10 +11,12 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 from ...errors import TokenSessionError
+from ...flows import arun
 from ..base import Session
 from .crypto import DerivationNeeded, no_derivation
 from .format import CURSORS as _CURSORS
 from .format import Op
+from .onestep import GetAndTouch
 from .shell import MongoShell
 
 __all__ = ["AsyncMongoStore"]
@@ -42,6 +44,7 @@ class AsyncMongoStore(MongoShell):
     def __init__(self, client: Any, **options: Any) -> None:
         super().__init__(client, **options)
         self._remover: asyncio.Task[None] | None = None
+        self._get_and_touch = GetAndTouch()
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float | None = None, **options: Any) -> AsyncMongoStore:
@@ -122,6 +125,10 @@ class AsyncMongoStore(MongoShell):
         op = self.codec.touch_op(sid, session)
         if op is not None:
             await self._run(op)
+
+    async def get_and_touch(self, sid: str) -> Session | None:
+        """See :meth:`MongoStore.get_and_touch`."""
+        return await arun(self, self._get_and_touch.flow(self.codec, sid))
 
     async def destroy(self, sid: str) -> None:
         await self._run(self.codec.destroy_op(sid))

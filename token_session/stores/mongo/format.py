@@ -45,7 +45,7 @@ def _nothing(result: Any) -> None:
     return None
 
 
-def _touched(sid: str, result: Any) -> None:
+def touched(sid: str, result: Any) -> None:
     if result.matched_count == 0:  # connect-mongo: "Unable to find the session to touch"
         raise SessionNotFoundError(sid)
 
@@ -179,18 +179,25 @@ class MongoCodec:
         return self.transform_id(sid) if self.transform_id is not None else sid
 
     def live(self) -> dict[str, Any]:
-        now = js_date(self.clock())
-        return {"$or": [{"expires": {"$exists": False}}, {"expires": {"$gt": now}}]}
+        return self.live_at(self.clock())
+
+    def live_at(self, now: int) -> dict[str, Any]:
+        at = js_date(now)
+        return {"$or": [{"expires": {"$exists": False}}, {"expires": {"$gt": at}}]}
 
     def expires(self, session: Mapping[str, Any]) -> Any:
         """connect-mongo ``computeExpires``: ``new Date(cookie.expires)`` or now + ttl, as
         the BSON date the Node driver writes (see :func:`.values.js_date`)."""
+        return self.expires_at(session, self.clock())
+
+    def expires_at(self, session: Mapping[str, Any], now: int) -> Any:
+        """:meth:`expires` at the time ``now``."""
         try:
             expiry = expires_ms(session)
         except TypeError as exc:  # a naive datetime
             raise InvalidArgumentError(f"cookie.expires: {exc}") from None
         if expiry is None:
-            return js_date(self.clock() + self.ttl * 1000)
+            return js_date(now + self.ttl * 1000)
         return js_date(expiry)  # an Invalid Date is stored as 0: the session has expired
 
     def get_op(self, sid: str) -> Op[Session | None]:
@@ -237,7 +244,7 @@ class MongoCodec:
         update: dict[str, Any] = {"$set": fields}
         if self.timestamps:
             update["$currentDate"] = {"updatedAt": True}
-        return Op("update_one", ({"_id": storage_id}, update), done=partial(_touched, sid))
+        return Op("update_one", ({"_id": storage_id}, update), done=partial(touched, sid))
 
     def destroy_op(self, sid: str) -> Op[bool]:
         """Whether a document was deleted."""

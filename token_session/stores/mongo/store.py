@@ -7,9 +7,11 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from ...errors import TokenSessionError
+from ...flows import run
 from ..base import Session
 from .format import CURSORS as _CURSORS
 from .format import Op
+from .onestep import GetAndTouch
 from .shell import MongoShell
 
 __all__ = ["MongoStore"]
@@ -35,6 +37,7 @@ class MongoStore(MongoShell):
         super().__init__(client, **options)
         self._stop = threading.Event()
         self._remover: threading.Thread | None = None
+        self._get_and_touch = GetAndTouch()
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float | None = None, **options: Any) -> MongoStore:
@@ -88,6 +91,11 @@ class MongoStore(MongoShell):
         op = self.codec.touch_op(sid, session)
         if op is not None:
             self._run(op)
+
+    def get_and_touch(self, sid: str) -> Session | None:
+        """``get`` then ``touch`` of the session restarted, in one round trip where it can
+        be (see :mod:`.onestep`)."""
+        return run(self, self._get_and_touch.flow(self.codec, sid))
 
     def destroy(self, sid: str) -> None:
         self._run(self.codec.destroy_op(sid))
