@@ -233,8 +233,13 @@ def test_one_round_trip_for_what_express_session_writes(
 
 @pytest.mark.parametrize(
     "options",
-    [{"touch_after": 3600}, {"timestamps": True}, {"stringify": False}],
-    ids=["touch_after", "timestamps", "stringify false"],
+    [
+        {"touch_after": 3600},
+        {"timestamps": True},
+        {"stringify": False},
+        {"write_operation_options": {"w": 0}},
+    ],
+    ids=["touch_after", "timestamps", "stringify false", "w 0"],
 )
 def test_get_then_touch_where_one_step_is_not_exact(
     mongo_url: str, client: Any, options: dict[str, Any]

@@ -46,7 +46,11 @@ def _nothing(result: Any) -> None:
 
 
 def touched(sid: str, result: Any) -> None:
-    if result.matched_count == 0:  # connect-mongo: "Unable to find the session to touch"
+    # an unacknowledged write (w: 0) counts nothing: the Node driver's matchedCount is
+    # undefined there, so connect-mongo 6.0.0 reports no missing session
+    if (
+        result.acknowledged and result.matched_count == 0
+    ):  # connect-mongo: "Unable to find the session to touch"
         raise SessionNotFoundError(sid)
 
 

@@ -8,7 +8,8 @@ nearly always the same) and returns the document as it was. The client decodes i
 does and works out the exact expiry with the same ``now``: where it differs, touch's own
 update follows; where ``get`` would fail, the document gets its old ``expires`` back. The
 session's text is never written. Where one step cannot be exact (``touch_after``,
-``timestamps``, encryption, custom or non-JSON serialization) it is ``get`` then ``touch``.
+``timestamps``, encryption, custom or non-JSON serialization, unacknowledged writes) it is
+``get`` then ``touch``.
 The shells run :meth:`GetAndTouch.flow`.
 """
 
@@ -48,6 +49,8 @@ class GetAndTouch:
             and codec.stringify
             and codec.serialize is None
             and codec.unserialize is None
+            # an unacknowledged findAndModify (w: 0) answers nothing: no document to read
+            and (codec.write_operation_options or {}).get("w", 1) != 0
         )
 
     def flow(self, codec: MongoCodec, sid: str) -> Flow[Session | None]:
