@@ -261,6 +261,14 @@ class WebCryptoAdapter:
                     "its AES-CBC padding is wrong: a wrong secret, or the record was tampered "
                     f"with (AES-CBC cannot tell which){self._hint(combined)}"
                 ) from None
+            try:  # a wrong key passes the padding check one time in 256, with garbage;
+                # what TextEncoder wrote is always valid UTF-8
+                plaintext.decode("utf-8")
+            except UnicodeDecodeError:
+                raise DecryptError(
+                    "its AES-CBC plaintext is not UTF-8: a wrong secret, or the record was "
+                    f"tampered with (AES-CBC cannot tell which){self._hint(combined)}"
+                ) from None
         text = node_utf8(plaintext)
         return text[1:] if text.startswith("\ufeff") else text  # TextDecoder drops a BOM
 
