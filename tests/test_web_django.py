@@ -101,6 +101,16 @@ def test_set_expiry_maps_onto_the_cookie(memory: MemoryStore) -> None:
     assert "expires" not in stored["cookie"] or stored["cookie"]["expires"] is None
 
 
+def test_set_expiry_keeps_the_lifetime_asked_for_when_the_clock_ticks(memory: MemoryStore) -> None:
+    session = open_session(memory)
+    ticks = iter(range(1_800_000_000_000, 1_800_000_001_000))
+    session.cookie._clock = lambda: next(ticks)  # one millisecond on at every reading
+    session.set_expiry(90)
+    assert session.cookie.original_max_age == 90_000 and session.get_expiry_age() == 90
+    session.set_expiry(timedelta(minutes=2))
+    assert session.cookie.original_max_age == 120_000
+
+
 def test_cycle_key_keeps_the_data_and_flush_empties(memory: MemoryStore) -> None:
     sid = stored_session(memory, cart=["apple"])
     session = open_session(memory, sid)

@@ -122,18 +122,19 @@ class _DjangoSessionAPI(ExpressSession):
         """0: a browser-session cookie (``maxAge`` null); seconds, a ``timedelta`` or a
         ``datetime``: ``cookie.maxAge`` that long from now (express-session then moves it
         on as it does any ``originalMaxAge``); None: the configured ``cookie.max_age``."""
+        lifetime: float | None
         if value is None:
-            self.cookie.max_age = self._new_cookie().original_max_age
-            return
-        if isinstance(value, datetime):
-            left: timedelta = value - timezone.now()
-            value = left
-        if isinstance(value, timedelta):
-            self.cookie.max_age = value // timedelta(milliseconds=1)
-        elif value:
-            self.cookie.max_age = value * 1000
+            lifetime = self._new_cookie().original_max_age
+        elif isinstance(value, (datetime, timedelta)):
+            left = value - timezone.now() if isinstance(value, datetime) else value
+            lifetime = left // timedelta(milliseconds=1)
         else:
-            self.cookie.max_age = None
+            lifetime = value * 1000 if value else None
+        self.cookie.max_age = lifetime
+        if lifetime is not None:
+            # the lifetime asked for: express-session's setter reads it back through its
+            # maxAge getter, a millisecond short when the clock ticks in between
+            self.cookie.original_max_age = lifetime
 
     def get_expiry_age(self, **kwargs: Any) -> int:
         """Seconds the session lives from now (its ``originalMaxAge``; a browser-session
