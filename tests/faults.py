@@ -9,6 +9,8 @@ to a loopback address.
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import socket
 import struct
 import threading
@@ -161,3 +163,31 @@ def elapsed() -> Iterator[list[float]]:
         yield took
     finally:
         took.append(time.monotonic() - start)
+
+
+def _stopped(pid: int) -> bool:
+    """Every thread of ``pid`` is stopped (or the process is gone)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return True
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/stat") as stat:
+                state = stat.read().rpartition(")")[2].split()[0]
+        except (FileNotFoundError, IndexError):
+            continue
+        if state not in ("T", "t", "Z", "X"):
+            return False
+    return True
+
+
+def sigstop(pid: int, timeout: float = 5.0) -> None:
+    """SIGSTOP ``pid`` and return once all its threads have stopped: the signal is delivered
+    asynchronously, and a server on another core answers a few more requests meanwhile."""
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + timeout
+    while not _stopped(pid):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"process {pid} did not stop within {timeout} s")
+        time.sleep(0.001)

@@ -24,6 +24,7 @@ import pytest
 from token_session import BackendUnavailableError
 from token_session.stores import AsyncMongoStore, MongoStore
 
+from .faults import sigstop
 from .mongo_server import MongoServer
 
 DB = "token_session_faults"
@@ -40,7 +41,7 @@ def server() -> Iterator[MongoServer]:
 def stalled(server: MongoServer) -> Iterator[None]:
     """The server's process stopped: connections stay open, nothing answers."""
     assert server.pid is not None
-    os.kill(server.pid, signal.SIGSTOP)
+    sigstop(server.pid)
     try:
         yield
     finally:
