@@ -11,6 +11,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ...errors import InvalidArgumentError
+from ..base import Session
 from ..flowstore import AsyncFlowStore
 from .aio_pool import AsyncmyPool, AsyncSharedConnection, AsyncSource
 from .connections import Deadline, Driver, Failure, on_connections
@@ -172,6 +173,10 @@ class AsyncMySQLStore(
             return result
         finally:
             alarms.stop(alarm)
+
+    async def get_and_touch(self, sid: str) -> Session | None:
+        """:meth:`.store.MySQLStore.get_and_touch`, awaited."""
+        return await self._run(self.core.get_and_touch(sid, self._source.multi_statements))
 
     async def clear_expired_sessions(self) -> int:
         """Delete expired rows now (what the clean-up task runs); returns how many."""

@@ -24,7 +24,10 @@ STATEMENT_CACHE = 32
 
 class AsyncSource:
     """:class:`.pool.Source` for asyncio: the same methods, awaited. The store bounds each
-    operation as a whole (its task is cancelled when the time is up), so they need not."""
+    operation as a whole (its task is cancelled when the time is up), so they need not.
+    asyncmy's connections always take several statements in one text."""
+
+    multi_statements = True
 
     async def acquire(self, deadline: Deadline) -> tuple[asyncmy.Connection, bool]:
         raise NotImplementedError
@@ -44,9 +47,10 @@ class AsyncSource:
         self, connection: asyncmy.Connection, statement: Statement, deadline: Deadline
     ) -> Any:
         given: Any = connection
-        if not (statement.fetch and time.monotonic() - getattr(given, "_ts_used", 0) < RECENT):
+        reads_only = statement.fetch and not statement.writes
+        if not (reads_only and time.monotonic() - getattr(given, "_ts_used", 0) < RECENT):
             check_idle(_hung_up(connection))
-        async with connection.cursor() as cursor:
+        async with connection.cursor() as cursor:  # closing it reads the writes' results
             await cursor.execute(statement.sql, statement.params)
             result = await cursor.fetchall() if statement.fetch else cursor.rowcount
         if not connection.get_autocommit():

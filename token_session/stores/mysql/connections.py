@@ -202,7 +202,8 @@ def _may_run_again(exc: BaseException, statement: Statement, reused: bool, drive
     included) may have written the same row, and the second send would undo that."""
     if isinstance(exc, StaleConnectionError):
         return True
-    return reused and statement.fetch and connection_lost(exc, driver.interface_error)
+    reads_only = statement.fetch and not statement.writes
+    return reused and reads_only and connection_lost(exc, driver.interface_error)
 
 
 def on_connections(

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ...compat.cookie import expires_ms, now_ms
 from ...compat.jsjson import js_truthy
 from ...errors import InvalidArgumentError
-from ..base import Session, check_sid, decode_session, encode_session
+from ..base import Session, check_sid, decode_session, encode_session, refreshed
 from ..records import StoredSession
 from .records import RecordFlows
 from .schema import SID_COLUMN_LENGTH, Flow, MySQLSchema, Rows, Statement
@@ -41,6 +42,11 @@ DEFAULT_CHECK_EXPIRATION_INTERVAL = 900_000
 DEFAULT_CONNECTION_LIMIT = 10
 
 _MAX_TIME_MS = 8.64e15  # the largest |time value| of a JS Date
+# get_and_touch's one step sends two statements in one text: only for ids no escaping
+# changes (express-session's are base64url), so that nothing sent there is quoted data
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_\-.~+/=:]+")
+# lifetimes get_and_touch's one step expects again: an expires the column holds (2106 at most)
+_LIKELY_LIFETIME_MS = 50 * 365 * 86_400_000
 
 
 def js_round(value: float) -> int:
@@ -132,6 +138,12 @@ class MySQLStoreCore(RecordFlows):
             f" ON DUPLICATE KEY UPDATE {expires} = VALUES({expires}), {data} = VALUES({data})"
         )
         self._touch = f"UPDATE {table} SET {expires} = %s WHERE {exact}"
+        # get, and touch to an expires the session likely gets, where get finds a session
+        self._get_and_touch = (
+            f"{self._get}; {self._touch} AND {expires} >= %s AND {data} IS NOT NULL"
+        )
+        self._untouch = f"{self._touch} AND {expires} = %s"
+        self._lifetime = self.expiration if 0 <= self.expiration <= _LIKELY_LIFETIME_MS else 0
         self._destroy = f"DELETE FROM {table} WHERE {exact}"
         self._length = f"SELECT COUNT(*) FROM {table} WHERE {expires} >= %s"
         self._all = f"SELECT {sid}, {data} FROM {table} WHERE {expires} >= %s"
@@ -147,6 +159,10 @@ class MySQLStoreCore(RecordFlows):
 
     def expires_of(self, session: Mapping[str, Any]) -> int:
         """The ``expires`` column for ``session``, as 3.0.3 / 2.1.8 ``set`` and ``touch``."""
+        return expires_seconds(self.expiry_ms(session))
+
+    def expiry_ms(self, session: Mapping[str, Any], now: int | None = None) -> float:
+        """:meth:`expires_of` before it is rounded to seconds; ``now``: the clock's."""
         at: float | None = None
         cookie = session.get("cookie")
         if type(cookie) is dict or isinstance(cookie, Mapping):  # dict: no ABC check
@@ -157,8 +173,8 @@ class MySQLStoreCore(RecordFlows):
                     at = expires_ms({"cookie": {"expires": value}})
                     break
         if at is None:
-            at = self.clock() + self.expiration
-        return expires_seconds(at)
+            at = (self.clock() if now is None else now) + self.expiration
+        return at
 
     def record_expires(self, record: StoredSession) -> int:
         """The ``expires`` column for a record written as it is (the token-session command)."""
@@ -238,6 +254,47 @@ class MySQLStoreCore(RecordFlows):
         if not self.table_ready:
             yield from self.prepare()
         yield Statement(self._touch, (expires, sid, sid), False)
+
+    def get_and_touch(self, sid: object, one_step: bool = True) -> Flow[Session | None]:
+        """What get returns, a session found getting the expires touch(sid, refreshed(session,
+        now)) writes.
+
+        With ``one_step`` (connections that take several statements in one text), the read
+        and a touch to the expires of the lifetime seen last go in one round trip; a session
+        that lives otherwise gets its own touch after, one that fails to decode its expires
+        back. Else get, then touch, on one connection.
+        """
+        sid = self.check_sid(sid)
+        if self.disable_touch:
+            return (yield from self.get(sid))
+        if not self.table_ready:
+            yield from self.prepare()
+        now_ms = self.clock()
+        if not (one_step and _PLAIN_ID.fullmatch(sid)):
+            found = yield from self.get(sid)
+            if found is not None:
+                yield from self.touch(sid, refreshed(found, now_ms))
+            return found
+        now = js_round(now_ms / 1000)
+        likely = expires_seconds(now_ms + self._lifetime)
+        rows: Rows = yield Statement(self._get_and_touch, (sid, likely, sid, sid, now), True, True)
+        if not rows:
+            return None
+        data, expires, found_sid = rows[0]
+        if found_sid != sid or expires < now or data is None:
+            return None  # what get reads as missing; the touch's conditions left it alone
+        try:
+            session = decode_session(sid, data)
+            at = self.expiry_ms(refreshed(session, now_ms), now_ms)
+            exact = expires_seconds(at)
+        except Exception:  # get or touch raises: the expires goes back to what it was
+            yield Statement(self._untouch, (expires, sid, sid, likely), False)
+            raise
+        if 0 <= at - now_ms <= _LIKELY_LIFETIME_MS:
+            self._lifetime = at - now_ms
+        if exact != likely:
+            yield Statement(self._touch, (exact, sid, sid), False)
+        return session
 
     def destroy(self, sid: object) -> Flow[None]:
         sid = self.check_sid(sid)

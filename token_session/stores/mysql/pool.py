@@ -12,6 +12,7 @@ from typing import Any
 
 import pymysql
 from pymysql.connections import Connection
+from pymysql.constants.CLIENT import MULTI_STATEMENTS
 
 from ...errors import BackendUnavailableError
 from ..flowstore import Slots
@@ -88,10 +89,13 @@ def _close_quietly(connection: Connection[Any]) -> None:
 class Source:
     """Connections for the store: ``acquire`` gives one and whether it was used before (it
     may have been dropped since), ``release`` takes it back (``broken``: to be closed).
-    Each waits at most what is left of the operation's deadline."""
+    Each waits at most what is left of the operation's deadline. ``multi_statements``:
+    whether its connections take several statements in one text (get_and_touch's one step)."""
 
     def acquire(self, deadline: Deadline) -> tuple[Connection[Any], bool]:
         raise NotImplementedError
+
+    multi_statements = False
 
     def release(self, connection: Connection[Any], broken: bool, deadline: Deadline) -> None:
         raise NotImplementedError
@@ -106,7 +110,8 @@ class Source:
         """Run ``statement``; the store's :class:`.watchdog.Watchdog` stops it when the
         deadline comes (the socket has no timeout: no poll before each read and write)."""
         given: Any = connection
-        if not (statement.fetch and time.monotonic() - getattr(given, "_ts_used", 0) < RECENT):
+        reads_only = statement.fetch and not statement.writes
+        if not (reads_only and time.monotonic() - getattr(given, "_ts_used", 0) < RECENT):
             sock = given._sock
             check_idle(sock is None or hung_up(sock.fileno()))
         deadline.busy = connection
@@ -120,6 +125,9 @@ class Source:
             )
             done = given._result
             result = (done.rows or ()) if statement.fetch else done.affected_rows
+            while statement.writes and done.has_next:  # the writes after the read
+                given.next_result()
+                done = given._result
             if not connection.get_autocommit():
                 connection.commit()
         finally:
@@ -135,11 +143,16 @@ class MySQLPool(Source):
     caller waits while all are busy. ``connect_args`` go to ``pymysql.connect``.
     """
 
+    multi_statements = True
+
     def __init__(
         self, *, connection_limit: int = DEFAULT_CONNECTION_LIMIT, **connect_args: Any
     ) -> None:
         self.connection_limit = check_connection_limit(connection_limit)
         self.connect_args = {"charset": "utf8mb4", "autocommit": True, **connect_args}
+        # for get_and_touch's one step; what is sent is still only the store's own SQL,
+        # with its values escaped
+        self.connect_args["client_flag"] = connect_args.get("client_flag", 0) | MULTI_STATEMENTS
         self._slots: Slots[Connection[Any]] = Slots(self.connection_limit)
 
     def acquire(self, deadline: Deadline) -> tuple[Connection[Any], bool]:
@@ -184,6 +197,7 @@ class SharedConnection(Source):
     def __init__(self, connection: Connection[Any]) -> None:
         self.connection = connection
         self._lock = threading.Lock()
+        self.multi_statements = bool(connection.client_flag & MULTI_STATEMENTS)
 
     def acquire(self, deadline: Deadline) -> tuple[Connection[Any], bool]:
         if not self._lock.acquire(timeout=deadline.left()):

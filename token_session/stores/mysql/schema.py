@@ -42,11 +42,14 @@ class Statement(NamedTuple):
     """One SQL statement of an operation: ``%s`` placeholders, values in ``params``.
 
     ``fetch``: the flow is sent the rows; otherwise the number of affected rows.
+    ``writes``: a read followed by writes in one text (several statements): the flow is
+    sent the first one's rows; sent as a write is (never again once it may have arrived).
     """
 
     sql: str
     params: tuple[Any, ...]
     fetch: bool
+    writes: bool = False
 
 
 Flow = Generator[Statement, Any, T]

@@ -11,6 +11,7 @@ import pymysql
 from pymysql.connections import Connection
 
 from ...errors import InvalidArgumentError
+from ..base import Session
 from ..flowstore import FlowStore
 from .connections import Deadline, Driver, on_connections
 from .format import MySQLStoreCore
@@ -106,6 +107,12 @@ class MySQLStore(StoreBase["Connection[Any] | MySQLPool"], FlowStore[MySQLStoreC
             return result
         finally:
             watchdog.over(deadline)
+
+    def get_and_touch(self, sid: str) -> Session | None:
+        """What :meth:`get` returns, the row's ``expires`` restarted as ``touch(sid,
+        refreshed(session, now))`` would: in one round trip on the store's own connections
+        (:meth:`.format.MySQLStoreCore.get_and_touch`)."""
+        return self._run(self.core.get_and_touch(sid, self._source.multi_statements))
 
     def clear_expired_sessions(self) -> int:
         """Delete expired rows now (what the clean-up thread runs); returns how many."""
