@@ -1,5 +1,5 @@
 """PostgreSQL stores, row for row what connect-pg-simple 10.0.0 and connect-session-knex
-5.0.0 write (:mod:`.format`), on psycopg 3.
+5.0.0 write (:mod:`.format`, :mod:`.knex`), on psycopg 3.
 
 connect-pg-simple's table (the default, ``session``)::
 
@@ -69,7 +69,8 @@ Where the Node stores are wrong we do better, on purpose:
 from __future__ import annotations
 
 from .aio import AsyncPostgresStore
-from .format import KNEX, PG_SIMPLE, ConnectPgSimple, ConnectSessionKnex, Statement
+from .format import KNEX, PG_SIMPLE, ConnectPgSimple, Statement
+from .knex import ConnectSessionKnex
 from .pool import PostgresPool
 from .records import PostgresRecords
 from .store import PostgresStore

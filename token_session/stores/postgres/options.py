@@ -11,7 +11,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ...compat.cookie import now_ms
 from ...errors import InvalidArgumentError
-from .format import FORMATS, KNEX, PG_SIMPLE, ConnectPgSimple, ConnectSessionKnex, StoreFormat
+from .format import FORMATS, KNEX, PG_SIMPLE, ConnectPgSimple, StoreFormat
+from .knex import ConnectSessionKnex
 
 __all__ = ["DEFAULT_TIMEOUT", "StoreOptions", "parse_options", "split_url"]
 
