@@ -10,7 +10,7 @@ import dataclasses
 import json
 import secrets
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pymongo
@@ -20,60 +20,22 @@ from token_session import TokenSession
 from token_session.compat import js_iso
 from token_session.compat.cookie import from_ms, now_ms
 from token_session.stores import MongoStore
-from token_session.stores.base import refreshed
 from token_session.stores.mongo import AsyncMongoStore
-from token_session.stores.mongo.format import Op
 from token_session.stores.mongo.values import js_date
 
+from . import get_and_touch_cases as cases
 from .conftest import Clock
+from .get_and_touch_cases import Sync, counted_calls, get_then_touch, outcome
 from .node import NodeOracle, NodeStoreDriver, tag
 
 DB = "token_session_onestep"
-BIG = 10**15
 
-SESSIONS: list[Any] = [
-    {"cookie": {"originalMaxAge": 3_600_000, "expires": "2020-01-01T00:00:00.000Z"}, "n": 1},
-    {"cookie": {"originalMaxAge": 60_000, "httpOnly": True, "path": "/"}, "a": [1, {"b": None}]},
-    {"cookie": {"originalMaxAge": None, "expires": None, "path": "/"}},  # a browser session
-    {"cookie": {"originalMaxAge": "60000"}},
-    {"cookie": {"originalMaxAge": True}},
-    {"cookie": {"originalMaxAge": None, "expires": "2030-01-01T00:00:00.000Z"}},
-    {"cookie": {"originalMaxAge": None, "expires": "garbage"}},
-    {"cookie": {"originalMaxAge": None, "expires": "+275760-09-13T00:00:00.001Z"}},
-    {"cookie": {"originalMaxAge": None, "expires": "9999-12-31T23:59:59.999Z"}},
-    {"cookie": {"expires": ""}},
-    {"cookie": {"expires": 0}},
-    {"cookie": None},
-    {"cookie": "a string"},
-    {"cookie": [1, 2]},
-    {"cookie": {}},
-    {},
-    {"x": "no cookie"},
-    {"cookie": {"originalMaxAge": 1500.7}},
-    {"cookie": {"originalMaxAge": -1500.7}},
-    {"cookie": {"originalMaxAge": -500}},
-    {"cookie": {"originalMaxAge": 0}},
-    {"cookie": {"originalMaxAge": 1}},
-    {"cookie": {"originalMaxAge": BIG}},  # year 33658
-    {"cookie": {"originalMaxAge": -BIG}},
-    {"cookie": {"originalMaxAge": 8.64e15}},  # an Invalid Date
-    {"cookie": {"originalMaxAge": 10**20}},
-    {"cookie": {"originalMaxAge": 3.6e6}},
-    {"s": 'quotes " and \\ backslashes', "cookie": {"originalMaxAge": 9000}},
-    {"s": "é😀\u2028", "cookie": {"originalMaxAge": 9000}},
-]
-# stored values that are no session, or odd texts
+SESSIONS: list[Any] = [*cases.SESSIONS, *cases.INVALID_DATES]
+# stored values that are no session, or odd texts; and values BSON holds that are no text
 ODD: list[Any] = [
-    '{"cookie":{"originalMaxAge":1e400}}',
-    '{"cookie":{"originalMaxAge":-0}}',
-    '{"cookie":{"originalMaxAge":1000,"originalMaxAge":"x"}}',
-    '{"cookie":{"originalMaxAge":4000},"x":' + "[" * 2000 + "]" * 2000 + "}",  # too deep
-    "null",
-    '"a string"',
-    "[1, 2]",
-    "3",
-    "not json",
-    "QUJDREVGR0hJSktMTU5PUFFSU1RVVg==",  # looks encrypted
+    *cases.JSON_ODD,
+    cases.LONE_SURROGATE,
+    *cases.NOT_JSON,
     {"an": "object"},  # not text
     17,
 ]
@@ -81,32 +43,9 @@ ODD: list[Any] = [
 EXPIRIES: list[Any] = ["later", "none", "far"]
 
 
-class Sync:
-    """A store driven from sync code: a blocking one as is, an asyncio one on a loop."""
-
-    def __init__(self, store: Any, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        self.store = store
-        self.loop = loop
-
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        method = getattr(self.store, name)
-        if self.loop is None:
-            return method  # type: ignore[no-any-return]
-        loop = self.loop
-        return lambda *args: loop.run_until_complete(method(*args))
-
-
 def counted(store: Any) -> list[str]:
     """The pymongo method of each call ``store`` sends from now on."""
-    sent: list[str] = []
-    run = store._run
-
-    def counting(op: Op[Any]) -> Any:
-        sent.append(op.method)
-        return run(op)
-
-    store._run = counting
-    return sent
+    return counted_calls(store, lambda op: op.method)
 
 
 @pytest.fixture(scope="module")
@@ -146,20 +85,6 @@ def put(collection: Any, sid: str, value: Any, expiry: str, now: int) -> None:
     collection.insert_one(document)
 
 
-def outcome(call: Callable[..., Any], *args: Any) -> Any:
-    try:
-        return ("ok", call(*args))
-    except Exception as exc:  # the error's type is the answer
-        return ("error", type(exc).__name__)
-
-
-def get_then_touch(store: Sync, clock: Clock, sid: str) -> Any:
-    session = store.get(sid)
-    if session is not None:
-        store.touch(sid, refreshed(session, clock()))
-    return session
-
-
 def stored(collection: Any, sid: str) -> tuple[Any, Any, Any]:
     document = collection.find_one({"_id": sid})
     assert document is not None
@@ -180,7 +105,7 @@ def assert_same(store: Sync, name: str, client: Any, clock: Clock, values: list[
             before = stored(collection, one)
             clock.now += 1234
             ours = outcome(store.get_and_touch, one)
-            theirs = outcome(get_then_touch, store, clock, two)
+            theirs = outcome(get_then_touch, store, two, clock)
             assert ours == theirs, (value, expiry)
             assert stored(collection, one) == stored(collection, two), (value, expiry)
             assert stored(collection, one)[0] == before[0]

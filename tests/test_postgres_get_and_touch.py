@@ -10,25 +10,23 @@ import asyncio
 import json
 import math
 import secrets
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from token_session import TokenSession
 from token_session.compat import dumps, js_iso, loads
 from token_session.compat.cookie import from_ms, now_ms
-from token_session.stores.base import refreshed
 from token_session.stores.postgres import AsyncPostgresStore, PostgresStore
 
+from . import get_and_touch_cases as cases
 from .conftest import Clock
+from .get_and_touch_cases import Sync, counted, get_then_touch, outcome, stored_texts
 from .node import NodeOracle, NodeStoreDriver, tag
-from .strategies import edge_texts, express_sessions, json_texts, plain_sessions
 
-BIG = 10**15
 KNEX_OPTIONS: dict[str, Any] = {
     "format": "connect-session-knex",
     "cleanup_interval": 0,
@@ -36,117 +34,15 @@ KNEX_OPTIONS: dict[str, Any] = {
 }
 PG_OPTIONS: dict[str, Any] = {"prune_session_interval": False, "create_table_if_missing": True}
 
-# sessions of every shape touch reads
-SESSIONS: list[dict[str, Any]] = [
-    {"cookie": {"originalMaxAge": 3_600_000, "expires": "2020-01-01T00:00:00.000Z"}, "n": 1},
-    {"cookie": {"originalMaxAge": 60_000, "httpOnly": True, "path": "/"}, "a": [1, {"b": None}]},
-    {"cookie": {"originalMaxAge": None, "expires": None, "path": "/"}},  # a browser session
-    {"cookie": {"maxAge": 0}},  # token-session's
-    {"cookie": {"originalMaxAge": "60000"}},
-    {"cookie": {"originalMaxAge": True}},
-    {"cookie": {"originalMaxAge": None, "expires": "2030-01-01T00:00:00.000Z"}},
-    {"cookie": {"originalMaxAge": None, "expires": "garbage"}},
-    {"cookie": {"expires": ""}},
-    {"cookie": {"expires": 0}},
-    {"cookie": {"expires": False}},
-    {"cookie": None},
-    {"cookie": "a string"},
-    {"cookie": [1, 2]},
-    {"cookie": {}},
-    {},
-    {"x": "no cookie"},
-    {"cookie": {"originalMaxAge": 1500.7}},
-    {"cookie": {"originalMaxAge": -1500.7}},
-    {"cookie": {"originalMaxAge": -500}},
-    {"cookie": {"originalMaxAge": 0}},
-    {"cookie": {"originalMaxAge": 1}},
-    {"cookie": {"originalMaxAge": 999}},
-    {"cookie": {"originalMaxAge": 1001}},
-    {"cookie": {"originalMaxAge": BIG}},  # year 33658
-    {"cookie": {"originalMaxAge": -BIG}},
-    {"cookie": {"originalMaxAge": -(10**13)}},  # before 1970
-    {"cookie": {"originalMaxAge": 3.6e6}},
-    {"s": 'quotes " and \\ backslashes, "a":01, x.5 -inf NaN', "cookie": {"originalMaxAge": 9000}},
-    {"s": "é😀\u2028", "cookie": {"originalMaxAge": 9000}},
-    {"cookie": {"originalMaxAge": 9000}, "d": {"cookie": {"originalMaxAge": 1}}},
-]
-# stored texts a lenient reader would take otherwise, and values that are no session
+SESSIONS = [*cases.SESSIONS, *cases.INVALID_DATES]
+# the JSON texts every store reads, and PostgreSQL's own: \u0000, which json keeps as
+# written (jsonb refuses it)
 ODD: list[str] = [
-    json.dumps({"cookie": {"originalMaxAge": BIG + 1}}),
-    json.dumps({"cookie": {"originalMaxAge": 8.64e15}}),  # an Invalid Date: expires null
-    json.dumps({"cookie": {"originalMaxAge": 10**20}}),
-    '{"cookie":{"originalMaxAge":1e400}}',  # Infinity
-    '{"cookie":{"originalMaxAge":-0}}',
-    '{"cookie":{"originalMaxAge":1E3}}',
-    '{"cookie":{"originalMaxAge":2000.0}}',
-    '{"cookie":{"originalMaxAge":123456789012345678901234567890}}',
-    '{"cookie":{"originalMaxAge":1000,"originalMaxAge":"x"}}',  # the last one counts
-    '{"cookie":{"originalMaxAge":"x","originalMaxAge":5000}}',
-    '{"cookie":{"expires":null},"cookie":{"originalMaxAge":7000}}',
-    '{ "cookie" : { "originalMaxAge" : 4000 , "expires" : null } }',
-    '{"cookie":{"originalMaxAge":4000},"x":"\\ud83d\\ude00 \\u00e9"}',
-    '{"cookie":{"originalMaxAge":4000},"x":' + "[" * 2000 + "]" * 2000 + "}",  # too deep
-    '{"cookie":{"originalMaxAge":4000},"x":1e400}',
+    *cases.JSON_ODD,
     '{"\\u0000":1,"cookie":{"originalMaxAge":4000}}',  # PostgreSQL reads it only whole
     '{"cookie":{"originalMaxAge":4000,"x":"\\u0000"}}',
     '{"cookie":{"originalMaxAge":4000},"x":"\\\\u0000"}',  # a backslash, then u0000
-    "null",
-    '"a string"',
-    '"{\\"cookie\\":{\\"originalMaxAge\\":1000}}"',
-    "[1, 2]",
-    "3",
 ]
-
-
-class Sync:
-    """A store driven from sync code: a blocking one as is, an asyncio one on a loop."""
-
-    def __init__(self, store: Any, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        self.store = store
-        self.loop = loop
-
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        method = getattr(self.store, name)
-        if self.loop is None:
-            return method  # type: ignore[no-any-return]
-        loop = self.loop
-        return lambda *args: loop.run_until_complete(method(*args))
-
-
-def counted(store: Any) -> list[str]:
-    """The SQL of each statement ``store`` sends from now on (its first word)."""
-    sent: list[str] = []
-    run = store._run
-
-    def spy(flow: Generator[Any, Any, Any]) -> Generator[Any, Any, Any]:
-        def watching() -> Generator[Any, Any, Any]:
-            try:
-                statement = next(flow)
-            except StopIteration as done:
-                return done.value
-            while True:
-                sent.append(statement.sql.split()[0])
-                try:
-                    value = yield statement
-                except Exception as exc:
-                    statement = flow.throw(exc)
-                else:
-                    try:
-                        statement = flow.send(value)
-                    except StopIteration as done:
-                        return done.value
-
-        return watching()
-
-    if asyncio.iscoroutinefunction(run):
-
-        async def arun(flow: Any) -> Any:
-            return await run(spy(flow))
-
-        store._run = arun
-    else:
-        store._run = lambda flow: run(spy(flow))
-    return sent
 
 
 WAYS = ["blocking", "asyncio", "blocking-client-zone", "asyncio-time-zone"]
@@ -180,13 +76,6 @@ def store(request: pytest.FixtureRequest, db_url: str, fmt: str, clock: Clock) -
     loop.close()
 
 
-def outcome(call: Callable[[], Any]) -> tuple[str, Any]:
-    try:
-        return "ok", call()
-    except Exception as exc:
-        return "error", type(exc).__name__
-
-
 def stored(admin: psycopg.Connection[Any], store: Sync, sid: str) -> tuple[str, str] | None:
     fmt = store.store.format
     row = admin.execute(
@@ -213,15 +102,8 @@ def assert_same(
     )
     before = stored(admin, store, one)
     clock.now += 1234
-
-    def two_steps() -> Any:
-        found = store.get(two)
-        if found is not None:
-            store.touch(two, refreshed(found, clock.now))
-        return found
-
-    first = outcome(lambda: store.get_and_touch(one))
-    assert first == outcome(two_steps)
+    first = outcome(store.get_and_touch, one)
+    assert first == outcome(get_then_touch, store, two, clock)
     after = stored(admin, store, one)
     assert after == stored(admin, store, two)
     assert after is not None and before is not None and after[0] == before[0] == raw
@@ -257,7 +139,7 @@ def test_a_session_that_fails_to_decode_keeps_its_expiry(
 ) -> None:
     """Touched in the statement, then found to be no session get returns: the expiry read is
     written back, as get then touch would not have touched it."""
-    raw = ODD[13]
+    raw = cases.TOO_DEEP
     sent = counted(store.store)
     assert assert_same(admin, store, clock, raw) == ("error", "SessionDecodeError")
     at = sent.index("WITH")
@@ -300,36 +182,10 @@ def test_disable_touch_is_a_get(admin: psycopg.Connection[Any], db_url: str, clo
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(
-    data=st.one_of(express_sessions, plain_sessions),
-    text=json_texts(),
-    edge=st.sampled_from(edge_texts),
-    life=st.one_of(
-        st.integers(-(10**16), 10**16),
-        st.floats(allow_nan=False, allow_infinity=False),
-        st.sampled_from(["null", "true", '"1"', "[]", "{}"]),
-    ),
-    expires=st.sampled_from(["", ',"expires":null', ',"expires":"2030-01-01T00:00:00Z"']),
-    shape=st.integers(0, 3),
-)
+@given(raw=stored_texts())
 def test_one_step_is_get_then_touch_for_any_value(
-    admin: psycopg.Connection[Any],
-    db_url: str,
-    data: dict[str, Any],
-    text: str,
-    edge: str,
-    life: Any,
-    expires: str,
-    shape: int,
+    admin: psycopg.Connection[Any], db_url: str, raw: str
 ) -> None:
-    life_text = life if isinstance(life, str) else json.dumps(life)
-    cookie = '{"originalMaxAge":' + life_text + expires + "}"
-    raw = [
-        dumps(data),
-        '{"cookie":' + cookie + ',"x":' + text + "}",
-        '{"cookie":' + cookie + ',"x":' + edge + "}",
-        '{"cookie":' + text + "}",
-    ][shape]
     try:
         admin.execute("SELECT %s::json", (raw,))
     except (psycopg.Error, UnicodeEncodeError):

@@ -19,131 +19,51 @@ import pytest
 import redis
 import redis.asyncio
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from redis.cluster import RedisCluster
 
 from token_session import BackendUnavailableError, TokenSession, TokenSessionError
 from token_session.compat import dumps, loads
 from token_session.compat.cookie import now_ms
 from token_session.stores import AsyncRedisStore, RedisStore
-from token_session.stores.base import refreshed
 from token_session.stores.redis.senders import ConnectionPipeline
 from token_session.stores.redis.touching import SHA
 
+from . import get_and_touch_cases as cases
+from .get_and_touch_cases import counted_calls, get_then_touch, stored_texts
 from .node import NodeOracle, NodeStoreDriver, tag
 from .redis_servers import lone_redis, redis_cluster
-from .strategies import edge_texts, express_sessions, json_texts, plain_sessions
 
-BIG = 10**15
-
-# sessions of every shape the touch reads
-SESSIONS: list[dict[str, Any]] = [
-    {"cookie": {"originalMaxAge": 3_600_000, "expires": "2020-01-01T00:00:00.000Z"}, "n": 1},
-    {"cookie": {"originalMaxAge": 60_000, "httpOnly": True, "path": "/"}, "a": [1, {"b": None}]},
-    {"cookie": {"maxAge": 0}},  # token-session's: the store's ttl
-    {"cookie": {"originalMaxAge": None, "expires": None}},
-    {"cookie": {"originalMaxAge": "60000"}},
-    {"cookie": {"originalMaxAge": True}},
-    {"cookie": {"expires": ""}},
-    {"cookie": {"expires": 0}},
-    {"cookie": {"expires": False}},
-    {"cookie": None},
-    {"cookie": "a string"},
-    {"cookie": [1, 2]},
-    {"cookie": {}},
-    {},
-    {"x": "no cookie"},
-    {"cookie": {"originalMaxAge": 1500.7}},
-    {"cookie": {"originalMaxAge": -1500.7}},  # deleted: a touch to the past
-    {"cookie": {"originalMaxAge": -500}},
-    {"cookie": {"originalMaxAge": 0}},
-    {"cookie": {"originalMaxAge": 1}},
-    {"cookie": {"originalMaxAge": 999}},
-    {"cookie": {"originalMaxAge": 1001}},
-    {"cookie": {"originalMaxAge": BIG}},  # year 33658
-    {"cookie": {"originalMaxAge": -BIG}},
-    {"cookie": {"originalMaxAge": 3.6e6}},
-    {"s": 'quotes " and \\ backslashes, "a":01, x.5 -inf NaN', "cookie": {"originalMaxAge": 9000}},
-    {"s": "é😀\u2028", "cookie": {"originalMaxAge": 9000}},
-    {"a": [[[[[[[[[[1]]]]]]]]]], "cookie": {"originalMaxAge": 9000}},
-    {"cookie": {"originalMaxAge": 9000}, "d": {"cookie": {"originalMaxAge": 1}}},
-]
+SESSIONS = cases.SESSIONS
 # stored values of the shapes a lenient parser would read otherwise, and values that are no
-# session (the two steps fail, or find none: nothing is touched)
+# session (the two steps fail, or find none: nothing is touched); and Redis's own
 ODD: list[str | bytes] = [
-    json.dumps({"cookie": {"originalMaxAge": BIG + 1}}),
-    json.dumps({"cookie": {"originalMaxAge": 8.64e15}}),  # an Invalid Date: expires null
-    json.dumps({"cookie": {"originalMaxAge": 10**20}}),
-    '{"cookie":{"originalMaxAge":1e400}}',  # Infinity
-    '{"cookie":{"originalMaxAge":-1e400}}',
-    '{"cookie":{"originalMaxAge":123456789012345678901234567890}}',
-    '{"cookie":{"expires":"2030-01-01T00:00:00.000Z"}}',
-    '{"cookie":{"expires":"+275760-09-13T00:00:00.000Z"}}',  # the last date JS holds
-    '{"cookie":{"expires":"+275760-09-13T00:00:00.001Z"}}',  # past it: Invalid Date
-    '{"cookie":{"expires":"garbage"}}',
-    '{"cookie":{"expires":12345}}',
-    '{"cookie":{"expires":{"$date":1}}}',
-    '{\n  "cookie": {"originalMaxAge": 9000}\n}',  # whitespace JSON.stringify never writes
-    '{"cookie":{"originalMaxAge":9000},"x":"\x01"}',  # a control character: not JSON
-    '{"cookie":{"originalMaxAge":0x10}}',
-    '{"cookie":{"originalMaxAge":01}}',
-    '{"cookie":{"originalMaxAge":1.}}',
-    '{"cookie":{"originalMaxAge":-.5}}',
-    '{"cookie":{"originalMaxAge":-inf}}',
-    '{"cookie":{"originalMaxAge":NaN}}',
-    '{"cookie":{"originalMaxAge":9000},"x":Infinity}',
-    '{"cookie":{"originalMaxAge":9000},"x":nan}',
-    '{"cookie":{"originalMaxAge":9000},}',
-    '{"cookie":{"originalMaxAge":9000}} x',
-    '{"cookie":{"originalMaxAge":9000},"x":"\\ud800"}',  # a lone surrogate: cjson refuses it
-    '\ufeff{"cookie":{"originalMaxAge":9000}}',
-    '[{"cookie":{"originalMaxAge":9000}}]',
-    "[]",
-    "5",
-    '"text"',
-    "null",
-    "not json",
-    "{",
-    "",
+    *cases.JSON_ODD,
+    *(dumps(session) for session in cases.INVALID_DATES),
+    cases.LONE_SURROGATE,  # cjson refuses it
+    *cases.NOT_JSON,
     b'{"cookie":{"originalMaxAge":9000},"x":"\xff\xfe"}',  # not UTF-8: U+FFFD for the client
-    '{"cookie":{"originalMaxAge":9000},"a":' + "[" * 500 + "]" * 500 + "}",
-    '{"cookie":{"originalMaxAge":9000},"a":' + "[" * 1100 + "]" * 1100 + "}",
+    '{"cookie":{"originalMaxAge":9000},"a":' + "[" * 1100 + "]" * 1100 + "}",  # past cjson's
 ]
 
 
-class Sync:
-    """A store driven from sync code: a blocking one as is, an asyncio one on a loop of its
-    own."""
+class Sync(cases.Sync):
+    """:class:`.get_and_touch_cases.Sync`, knowing whether the client decodes replies
+    (get+touch keeps to two commands there)."""
 
     def __init__(
         self, store: Any, loop: asyncio.AbstractEventLoop | None = None, decoded: bool = False
     ) -> None:
-        self.store = store
-        self.loop = loop
-        # a client that decodes replies: get+touch keeps to two commands
+        super().__init__(store, loop)
         self.decoded = decoded
 
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        method = getattr(self.store, name)
-        if self.loop is None:
-            return method  # type: ignore[no-any-return]
-        loop = self.loop
-        return lambda *args: loop.run_until_complete(method(*args))
+
+def outcome(call: Callable[..., Any], *args: Any) -> tuple[str, Any]:
+    return cases.outcome(call, *args, errors=TokenSessionError)
 
 
-def two_step(store: Sync, sid: str) -> Any:
-    """get, then touch with the cookie restarted: what the one step must equal."""
-    found = store.get(sid)
-    if found is not None:
-        store.touch(sid, refreshed(found, now_ms()))
-    return found
-
-
-def outcome(call: Callable[[], Any]) -> tuple[str, Any]:
-    try:
-        return "ok", call()
-    except TokenSessionError as exc:
-        return "error", type(exc)
+def counted(store: Any) -> list[str]:
+    """The names of the commands ``store`` sends from now on."""
+    return counted_calls(store, lambda command: command[0])
 
 
 def assert_same(client: Any, store: Sync, prefix: str, raw: str | bytes) -> tuple[str, Any]:
@@ -151,8 +71,8 @@ def assert_same(client: Any, store: Sync, prefix: str, raw: str | bytes) -> tupl
     one, two = uuid.uuid4().hex, uuid.uuid4().hex
     for sid in (one, two):
         client.set(prefix + sid, raw, ex=100)
-    first = outcome(lambda: store.get_and_touch(one))
-    second = outcome(lambda: two_step(store, two))
+    first = outcome(store.get_and_touch, one)
+    second = outcome(get_then_touch, store, two, now_ms)
     assert first == second
     pttls = [client.pttl(prefix + sid) for sid in (one, two)]
     if -1 in pttls:
@@ -232,19 +152,6 @@ def test_one_step_is_get_then_touch_where_the_client_touches(
     assert store.store._get_and_touch.scripted is not store.decoded
 
 
-def counted(store: Any) -> list[str]:
-    """The names of the commands ``store`` sends from now on."""
-    sent: list[str] = []
-    run = store._run
-
-    def counting(command: Any) -> Any:
-        sent.append(command[0])
-        return run(command)
-
-    store._run = counting
-    return sent
-
-
 def test_one_command_while_the_expiry_is_the_one_expected(client: redis.Redis, prefix: str) -> None:
     store = RedisStore(client, prefix=prefix, ttl=300)
     sent = counted(store)
@@ -270,34 +177,10 @@ def test_a_missing_session_is_none_and_stays_missing(client: redis.Redis, store:
 
 
 @settings(max_examples=80, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    data=st.one_of(express_sessions, plain_sessions),
-    text=json_texts(),
-    edge=st.sampled_from(edge_texts),
-    life=st.one_of(
-        st.integers(-(10**16), 10**16),
-        st.floats(allow_nan=False),
-        st.sampled_from(["null", "true", '"1"', "[]", "{}"]),
-    ),
-    shape=st.integers(0, 3),
-)
+@given(raw=stored_texts(infinities=True))
 def test_one_step_is_get_then_touch_for_any_value(
-    client: redis.Redis,
-    prefix: str,
-    redis_url: str,
-    data: dict[str, Any],
-    text: str,
-    edge: str,
-    life: Any,
-    shape: int,
+    client: redis.Redis, prefix: str, raw: str
 ) -> None:
-    cookie = '{"originalMaxAge":' + (life if isinstance(life, str) else json.dumps(life)) + "}"
-    raw = [
-        dumps(data),
-        '{"cookie":' + cookie + ',"x":' + text + "}",
-        '{"cookie":' + cookie + ',"x":' + edge + "}",
-        '{"cookie":' + text + "}",
-    ][shape]
     with RedisStore(client, prefix=prefix) as store:  # lone surrogates as CESU bytes
         assert_same(client, Sync(store), prefix, raw.encode("utf-8", "surrogatepass"))
 
