@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-__all__ = ["LOOPBACK", "TcpProxy", "elapsed"]
+__all__ = ["LOOPBACK", "TcpProxy", "elapsed", "sigstop"]
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
@@ -184,10 +184,12 @@ def _stopped(pid: int) -> bool:
 
 def sigstop(pid: int, timeout: float = 5.0) -> None:
     """SIGSTOP ``pid`` and return once all its threads have stopped: the signal is delivered
-    asynchronously, and a server on another core answers a few more requests meanwhile."""
+    asynchronously, and a server on another core answers a few more requests meanwhile.
+    One that does not stop in time is sent SIGCONT again, so the test's clean-up can end it."""
     os.kill(pid, signal.SIGSTOP)
     deadline = time.monotonic() + timeout
     while not _stopped(pid):
         if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGCONT)
             raise AssertionError(f"process {pid} did not stop within {timeout} s")
         time.sleep(0.001)

@@ -24,7 +24,7 @@ import redis
 from token_session import BackendUnavailableError
 from token_session.stores import AsyncRedisStore, RedisStore
 
-from .faults import elapsed
+from .faults import elapsed, sigstop
 from .redis_servers import (
     RedisServer,
     cluster_ok,
@@ -42,9 +42,10 @@ DURABLE = ("--appendonly", "yes", "--appendfsync", "always")  # an answered writ
 
 @contextlib.contextmanager
 def stopped(server: RedisServer) -> Iterator[None]:
-    """The server stalled: its connections open, nothing answered."""
+    """The server stalled (every thread of it stopped): its connections open, nothing
+    answered."""
     assert server.process is not None
-    os.kill(server.process.pid, signal.SIGSTOP)
+    sigstop(server.process.pid)
     try:
         yield
     finally:

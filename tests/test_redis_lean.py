@@ -37,6 +37,7 @@ from token_session.stores.redis.resp import (
 )
 from token_session.stores.redis.senders import ConnectionPipeline
 
+from .faults import sigstop
 from .redis_servers import lone_redis
 
 
@@ -102,7 +103,7 @@ async def test_a_server_that_stops_answering_times_out_then_the_store_recovers()
         store = AsyncRedisStore.from_url(server.url, timeout=0.5)
         await store.set("a", {"n": 1})
         assert server.process is not None
-        os.kill(server.process.pid, signal.SIGSTOP)
+        sigstop(server.process.pid)
         try:
             started = time.monotonic()
             results = await asyncio.gather(

@@ -38,6 +38,7 @@ from token_session.stores import AsyncRedisStore, RedisStore, async_from_url, fr
 from token_session.stores.records import record_io
 from token_session.stores.redis.resp import resp as _resp
 
+from .faults import sigstop
 from .redis_servers import lone_redis, redis_cluster, redis_sentinel
 
 
@@ -486,7 +487,7 @@ def test_the_blocking_store_over_a_unix_socket_is_bounded_too(tmp_path: Path) ->
         assert store._lane is not None
         assert store._lane.idle[0].connection._sock.gettimeout() is None
         assert server.process is not None
-        os.kill(server.process.pid, signal.SIGSTOP)
+        sigstop(server.process.pid)
         try:
             started = time.monotonic()
             with pytest.raises(BackendUnavailableError):
