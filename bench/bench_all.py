@@ -2,8 +2,9 @@
 operation (get, set, touch, get+touch) x mode (the blocking store against Node sequentially;
 the asyncio store with 64 in flight against Node with 64 in flight): ops/s here and in Node,
 their ratio, each side's CPU microseconds per operation, and the time per operation of the
-store over the raw driver's doing the same (``+10%``: the store takes 10% longer). A store
-with ``get_and_touch`` (Redis, PostgreSQL) gets a row for it too, against Node's get then touch.
+store over the raw driver's doing the same (``+10%``: the store takes 10% longer). Every
+store's ``get_and_touch`` gets a row too, against Node's get then touch. get+touch restarts
+the cookie before the touch on every side, as express-session's ``touch()`` does.
 
     python bench/bench_all.py [--stores redis,mongo,mysql,postgres] [-n 2000] [--rounds 5]
                               [--markdown] [--mongo-url mongodb://...]

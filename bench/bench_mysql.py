@@ -2,10 +2,12 @@
 PyMySQL sending express-mysql-session's statements, our AsyncMySQLStore and raw asyncmy (64 in
 flight, a pool of 10 connections each, mysql2's default), and Node's express-mysql-session
 3.0.3 (sequential and 64 in flight) through fixtures/node/bench-store.js; get, set, touch and
-get+touch. The raw sides send the statements as text and compare ids as the collation does
+get+touch (and, with ``--one-step``, get+touch through ``get_and_touch``: one round trip).
+The raw sides send the statements as text and compare ids as the collation does
 (the stores' writes compare them exactly, a second condition on the key).
 
     python bench/bench_mysql.py [--url mysql://root@127.0.0.1:3306/test] [-n 3000] [--rounds 3]
+                                [--one-step]
 
 Each side works on a table of its own, dropped at the end. Absolute numbers drift with the
 machine; the ratios printed at the end are what counts (goals: the sync store within 15% of
@@ -24,6 +26,7 @@ from urllib.parse import unquote, urlsplit
 
 import asyncmy
 import pymysql
+from bench_redis import get_and_touch_only, one_step_ops
 from harness import (
     IN_FLIGHT,
     SIDS,
@@ -68,13 +71,13 @@ class RawStatements:
         )
         self.touch = f"UPDATE `{table}` SET expires = %s WHERE session_id = %s"
         self.drop = f"DROP TABLE IF EXISTS `{table}`"
-        self.sessions = [session(i) for i in range(len(SIDS))]
 
     def set_values(self, i: int) -> tuple[Any, ...]:
-        return (SIDS[i], self.core.expires_of(self.sessions[i]), dumps(self.sessions[i]))
+        made = session(i)  # anew each time, as on the other sides
+        return (SIDS[i], self.core.expires_of(made), dumps(made))
 
     def touch_values(self, i: int) -> tuple[Any, ...]:
-        return (self.core.expires_of(self.sessions[i]), SIDS[i])
+        return (self.core.expires_of(session(i)), SIDS[i])
 
 
 def raw_ops(cursor: Any, sql: RawStatements) -> dict[str, Any]:
@@ -121,7 +124,9 @@ def async_raw_ops(pool: Any, sql: RawStatements) -> dict[str, Any]:
     }
 
 
-async def run(args: dict[str, Any], n: int, rounds: int) -> tuple[Table, Table]:
+async def run(
+    args: dict[str, Any], n: int, rounds: int, one_step: bool = False
+) -> tuple[Table, Table]:
     tables = [f"bench_{side}_{secrets.token_hex(4)}" for side in ("py", "raw", "apy", "node")]
     store = MySQLStore(**args, schema={"table_name": tables[0]}, clear_expired=False)
     async_store = AsyncMySQLStore(
@@ -147,6 +152,10 @@ async def run(args: dict[str, Any], n: int, rounds: int) -> tuple[Table, Table]:
         concurrent("ours@64", n * 2, async_store_ops(async_store)),
         concurrent("raw@64", n * 2, async_raw_ops(pool, sql)),
     ]
+    if one_step:
+        sides.insert(1, get_and_touch_only("1-step", sequential("1-step", n, one_step_ops(store))))
+        at_64 = concurrent("1-step@64", n * 2, one_step_ops(async_store))
+        sides.insert(5, get_and_touch_only("1-step@64", at_64))
     table = await compare(sides, rounds)
     for name in tables:
         cursor.execute(f"DROP TABLE IF EXISTS `{name}`")
@@ -163,8 +172,11 @@ def main() -> int:
     parser.add_argument("--url", default="mysql://root@127.0.0.1:3306/test")
     parser.add_argument("-n", type=int, default=3000, help="operations per measurement")
     parser.add_argument("--rounds", type=int, default=3, help="median of this many rounds")
+    parser.add_argument(
+        "--one-step", action="store_true", help="get+touch through get_and_touch too"
+    )
     options = parser.parse_args()
-    table = asyncio.run(run(connect_args(options.url), options.n, options.rounds))
+    table = asyncio.run(run(connect_args(options.url), options.n, options.rounds, options.one_step))
     report(
         f"MySQL, n={options.n} ({options.n * 2} at {IN_FLIGHT} in flight), "
         f"median of {options.rounds} rounds",

@@ -63,7 +63,6 @@ class RawStatements:
             " ON CONFLICT (sid) DO UPDATE SET sess = excluded.sess, expire = excluded.expire"
         )
         self.touch = f'UPDATE "{table}" SET expire = to_timestamp(%s) WHERE sid = %s'
-        self.sessions = [session(i) for i in range(len(SIDS))]
 
     def now(self) -> int:
         return int(self.fmt.now_params(self.fmt_clock())[0])
@@ -74,14 +73,15 @@ class RawStatements:
 
         return now_ms()
 
-    def expire(self, i: int) -> int:
-        return self.fmt.set_expiry(self.sessions[i], self.fmt_clock()) // 1000
+    def expire(self, made: dict[str, Any]) -> int:
+        return self.fmt.set_expiry(made, self.fmt_clock()) // 1000
 
     def set_values(self, i: int) -> tuple[Any, ...]:
-        return (dumps(self.sessions[i]), self.expire(i), SIDS[i])
+        made = session(i)  # anew each time, as on the other sides
+        return (dumps(made), self.expire(made), SIDS[i])
 
     def touch_values(self, i: int) -> tuple[Any, ...]:
-        return (self.expire(i), SIDS[i])
+        return (self.expire(session(i)), SIDS[i])
 
 
 def raw_ops(connection: psycopg.Connection[Any], sql: RawStatements) -> dict[str, Any]:
