@@ -46,7 +46,7 @@ ODD: list[str] = [
     '{"cookie":{"expires":"2106-02-07T06:28:15.000Z"}}',  # its last second
 ]
 # sessions whose restarted expires the int(11) unsigned column refuses (before 1970, after
-# 2106-02-07): touch raises; one step raises the same, but leaves the expires it wrote
+# 2106-02-07): touch raises, and one step raises the same, the expires left as it was
 OUT_OF_RANGE = {
     dumps({"cookie": {"originalMaxAge": None, "expires": "9999-12-31T23:59:59.999Z"}}),
     dumps({"cookie": {"originalMaxAge": cases.BIG}}),
@@ -56,26 +56,12 @@ OUT_OF_RANGE = {
     '{"cookie":{"expires":"+275760-09-13T00:00:00.000Z"}}',
     '{"cookie":{"expires":"1969-12-31T23:59:59.000Z"}}',
 }
-REFUSED_TOUCH = pytest.mark.xfail(
-    strict=True,
-    reason="MySQLStoreCore.get_and_touch: where the server refuses the exact touch (an "
-    "expires before 1970 or after 2106-02-07), the expires the one text wrote stays, while get "
-    "then touch leave the row as it was (a refused statement is raised by on_connections, "
-    "never thrown into the flow: the put-back around decoding cannot run for it)",
-)
 
 
 def each_way(texts: list[str]) -> list[Any]:
-    """(way, text) for the ``store`` fixture and a test; REFUSED_TOUCH where one step runs."""
+    """(way, text) for the ``store`` fixture and a test."""
     return [
-        pytest.param(
-            way,
-            text,
-            marks=REFUSED_TOUCH if text in OUT_OF_RANGE and way != "connection" else (),
-            id=f"{way}-{i}",
-        )
-        for way in WAYS
-        for i, text in enumerate(texts)
+        pytest.param(way, text, id=f"{way}-{i}") for way in WAYS for i, text in enumerate(texts)
     ]
 
 
@@ -179,12 +165,9 @@ def assert_same(
     clock: Clock,
     raw: str | None,
     live: bool = True,
-    refused_touch_differs: bool = False,
 ) -> Any:
     """Two rows alike holding ``raw``; a while later get_and_touch reads one, get then touch
-    the other: the same outcome, and the rows still alike; the data as it was.
-    ``refused_touch_differs``: where touch raises InvalidArgumentError, compare the data
-    only (see REFUSED_TOUCH)."""
+    the other: the same outcome, and the rows still alike; the data as it was."""
     table = table_of(store)
     one, two = secrets.token_hex(8), secrets.token_hex(8)
     expires = js_round(clock.now / 1000) + (3600 if live else -3600)
@@ -197,8 +180,7 @@ def assert_same(
     after, twin = stored(admin, table, one), stored(admin, table, two)
     assert after is not None and before is not None and twin is not None
     assert after[1] == twin[1] == before[1] == (None if raw is None else raw.encode())
-    if not (refused_touch_differs and first == ("error", "InvalidArgumentError")):
-        assert after[0] == twin[0]
+    assert after[0] == twin[0]
     if first in (("ok", None), ("error", "SessionDecodeError")):
         assert after == before  # nothing touched
     return first
@@ -365,7 +347,7 @@ def test_one_step_is_get_then_touch_for_any_value(admin: Any, db: dict[str, Any]
     options: dict[str, Any] = {"schema": {"table_name": "t_any"}, "clear_expired": False}
     with MySQLStore(**db, **options, clock=clock) as blocking:
         blocking.length()
-        assert_same(admin, Sync(blocking), clock, raw, refused_touch_differs=True)
+        assert_same(admin, Sync(blocking), clock, raw)
 
 
 @pytest.mark.parametrize("name", NODE_STORES)

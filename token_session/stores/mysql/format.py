@@ -47,6 +47,7 @@ _MAX_TIME_MS = 8.64e15  # the largest |time value| of a JS Date
 _PLAIN_ID = re.compile(r"[A-Za-z0-9_\-.~+/=:]+")
 # lifetimes get_and_touch's one step expects again: an expires the column holds (2106 at most)
 _LIKELY_LIFETIME_MS = 50 * 365 * 86_400_000
+_COLUMN_MAX = 2**32 - 1  # int(11) unsigned
 
 
 def js_round(value: float) -> int:
@@ -292,6 +293,10 @@ class MySQLStoreCore(RecordFlows):
             raise
         if 0 <= at - now_ms <= _LIKELY_LIFETIME_MS:
             self._lifetime = at - now_ms
+        if not 0 <= exact <= _COLUMN_MAX:
+            # the touch the column refuses (or, outside strict mode, clamps): the row as it
+            # was first, then the server does to it what it does to get then touch's
+            yield Statement(self._untouch, (expires, sid, sid, likely), False)
         if exact != likely:
             yield Statement(self._touch, (exact, sid, sid), False)
         return session
