@@ -12,9 +12,11 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from token_session.compat import dumps
+from token_session.compat import dumps, js_iso
+from token_session.compat.cookie import from_ms, now_ms
 from token_session.stores.base import refreshed
 
+from .node import NodeOracle, tag
 from .strategies import edge_texts, express_sessions, json_texts, plain_sessions
 
 BIG = 10**15
@@ -230,3 +232,31 @@ def stored_texts(draw: st.DrawFn, infinities: bool = False) -> str:
     if shape == 2:
         return '{"cookie":' + cookie + ',"x":' + draw(st.sampled_from(edge_texts)) + "}"
     return '{"cookie":' + draw(json_texts()) + "}"
+
+
+# lifetimes of the sessions the Node stores write for the comparisons with them (None: a
+# browser-session cookie)
+NODE_LIFETIMES = (60_000, 1_500_700, 86_400_000, None)
+
+
+def node_cookie(life: int | None) -> dict[str, Any]:
+    """A cookie as express-session wrote it a while ago: ``cookie.expires`` 5 s from now,
+    whatever its lifetime (none for a browser-session cookie)."""
+    return {
+        "originalMaxAge": life,
+        "expires": None if life is None else js_iso(from_ms(now_ms() + 5000)),
+        "httpOnly": True,
+        "path": "/",
+    }
+
+
+def node_touched(node: NodeOracle, text: str) -> str:
+    """The session JSON ``text`` a Node store returned, after express-session's touch
+    (resetMaxAge, run by the real express-session): what it hands the store's touch. A
+    browser-session cookie stays as it is."""
+    session = json.loads(text)
+    cookie = session["cookie"]
+    if cookie.get("originalMaxAge") is not None:
+        fields = {k: v for k, v in cookie.items() if k != "expires"}
+        cookie = json.loads(node.out("cookie", now=now_ms(), options=tag(fields), touch=True))
+    return json.dumps({**session, "cookie": cookie})

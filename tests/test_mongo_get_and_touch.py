@@ -17,7 +17,6 @@ import pymongo
 import pytest
 
 from token_session import TokenSession
-from token_session.compat import js_iso
 from token_session.compat.cookie import from_ms, now_ms
 from token_session.stores import MongoStore
 from token_session.stores.mongo import AsyncMongoStore
@@ -25,8 +24,16 @@ from token_session.stores.mongo.values import js_date
 
 from . import get_and_touch_cases as cases
 from .conftest import Clock
-from .get_and_touch_cases import Sync, counted_calls, get_then_touch, outcome
-from .node import NodeOracle, NodeStoreDriver, tag
+from .get_and_touch_cases import (
+    NODE_LIFETIMES,
+    Sync,
+    counted_calls,
+    get_then_touch,
+    node_cookie,
+    node_touched,
+    outcome,
+)
+from .node import NodeOracle, NodeStoreDriver
 
 DB = "token_session_onestep"
 
@@ -203,14 +210,8 @@ def test_node_reads_the_touched_session_with_the_expiry_its_own_get_touch_leaves
     ours = MongoStore(client, db_name=DB, collection_name=name)
     collection = client[DB][name]
     try:
-        for life in (60_000, 1_500_700, 86_400_000, None):
-            at = now_ms() + 5000
-            cookie = {
-                "originalMaxAge": life,
-                "expires": None if life is None else js_iso(from_ms(at)),
-                "httpOnly": True,
-                "path": "/",
-            }
+        for life in NODE_LIFETIMES:
+            cookie = node_cookie(life)
             session = {"cookie": cookie, "n": 1}
             one, two = secrets.token_hex(8), secrets.token_hex(8)
             for sid in (one, two):
@@ -219,14 +220,7 @@ def test_node_reads_the_touched_session_with_the_expiry_its_own_get_touch_leaves
             found = ours.get_and_touch(one)
             assert found == json.loads(node_store.get(one) or "null") == json.loads(written)
             assert collection.find_one({"_id": one})["session"] == written  # Node's text
-            text = node_store.get(two) or ""
-            restarted = json.loads(text)["cookie"]
-            if life is not None:  # resetMaxAge; a browser-session cookie stays as it is
-                fields = {k: v for k, v in restarted.items() if k != "expires"}
-                restarted = json.loads(
-                    node.out("cookie", now=now_ms(), options=tag(fields), touch=True)
-                )
-            node_store.touch(two, json.dumps({**json.loads(text), "cookie": restarted}))
+            node_store.touch(two, node_touched(node, node_store.get(two) or ""))
             times = {d["_id"]: d["expires"] for d in collection.find({"_id": {"$in": [one, two]}})}
             assert abs((times[one] - times[two]).total_seconds()) <= 1
             expected = now_ms() + (life if life is not None else 1_209_600_000)

@@ -19,16 +19,24 @@ from hypothesis import HealthCheck, given, settings
 from pymysql.constants.CLIENT import MULTI_STATEMENTS
 
 from token_session import InvalidArgumentError, TokenSession
-from token_session.compat import dumps, js_iso, loads
-from token_session.compat.cookie import from_ms, now_ms
+from token_session.compat import dumps, loads
+from token_session.compat.cookie import now_ms
 from token_session.stores.base import refreshed
 from token_session.stores.mysql import AsyncMySQLStore, MySQLStore, js_round
 
 from . import get_and_touch_cases as cases
 from .conftest import Clock
 from .databases import scratch_mysql_database
-from .get_and_touch_cases import Sync, get_then_touch, outcome, stored_texts
-from .node import NodeOracle, NodeStoreDriver, tag
+from .get_and_touch_cases import (
+    NODE_LIFETIMES,
+    Sync,
+    get_then_touch,
+    node_cookie,
+    node_touched,
+    outcome,
+    stored_texts,
+)
+from .node import NodeOracle, NodeStoreDriver
 
 NODE_STORES = ["express-mysql-session-3", "express-mysql-session-2"]
 WAYS = ["pool", "asyncio", "connection", "connection-multi"]
@@ -361,14 +369,8 @@ def test_node_reads_the_touched_session_with_the_expires_its_own_get_touch_leave
     ours.length()
     node_store = node_stores.open(name, **db, clearExpired=False, schema={"tableName": table})
     try:
-        for life in (60_000, 1_500_700, 86_400_000, None):
-            at = now_ms() + 5000  # written a while ago
-            cookie = {
-                "originalMaxAge": life,
-                "expires": None if life is None else js_iso(from_ms(at)),
-                "httpOnly": True,
-                "path": "/",
-            }
+        for life in NODE_LIFETIMES:
+            cookie = node_cookie(life)
             one, two = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
             for sid in (one, two):
                 node_store.set(sid, json.dumps({"cookie": cookie, "n": 1}))
@@ -378,14 +380,7 @@ def test_node_reads_the_touched_session_with_the_expires_its_own_get_touch_leave
             found = ours.get_and_touch(one)
             assert sent[0] == "get_and_touch"
             assert found == json.loads(node_store.get(one) or "null") == json.loads(written[1])
-            text = node_store.get(two) or ""
-            restarted = json.loads(text)["cookie"]
-            if life is not None:  # resetMaxAge; a browser-session cookie stays as it is
-                fields = {k: v for k, v in restarted.items() if k != "expires"}
-                restarted = json.loads(
-                    node.out("cookie", now=now_ms(), options=tag(fields), touch=True)
-                )
-            node_store.touch(two, json.dumps({**json.loads(text), "cookie": restarted}))
+            node_store.touch(two, node_touched(node, node_store.get(two) or ""))
             mine, theirs = stored(admin, table, one), stored(admin, table, two)
             assert mine is not None and theirs is not None
             assert mine[1] == written[1]  # the bytes stay Node's

@@ -24,8 +24,17 @@ from token_session.stores.postgres import AsyncPostgresStore, PostgresStore
 
 from . import get_and_touch_cases as cases
 from .conftest import Clock
-from .get_and_touch_cases import Sync, counted, get_then_touch, outcome, stored_texts
-from .node import NodeOracle, NodeStoreDriver, tag
+from .get_and_touch_cases import (
+    NODE_LIFETIMES,
+    Sync,
+    counted,
+    get_then_touch,
+    node_cookie,
+    node_touched,
+    outcome,
+    stored_texts,
+)
+from .node import NodeOracle, NodeStoreDriver
 
 KNEX_OPTIONS: dict[str, Any] = {
     "format": "connect-session-knex",
@@ -224,14 +233,8 @@ def test_node_reads_the_touched_session_with_the_expiry_its_own_get_touch_leaves
     zone = "" if knex else " AT TIME ZONE current_setting('TimeZone')"  # Node's rows' zone
     epoch = f'extract(epoch from "{column}"{zone})'
     try:
-        for life in (60_000, 1_500_700, 86_400_000, None):
-            at = now_ms() + 5000  # written a while ago
-            cookie = {
-                "originalMaxAge": life,
-                "expires": None if life is None else js_iso(from_ms(at)),
-                "httpOnly": True,
-                "path": "/",
-            }
+        for life in NODE_LIFETIMES:
+            cookie = node_cookie(life)
             session = {"cookie": cookie, "n": 1}
             one, two = secrets.token_hex(8), secrets.token_hex(8)
             for sid in (one, two):
@@ -242,14 +245,7 @@ def test_node_reads_the_touched_session_with_the_expiry_its_own_get_touch_leaves
             assert sent == ["WITH"]
             assert found == json.loads(node_store.get(one) or "null") == json.loads(written)
             assert stored_text(admin, table, one) == written  # the bytes stay Node's
-            text = node_store.get(two) or ""
-            restarted = json.loads(text)["cookie"]
-            if life is not None:  # resetMaxAge; a browser-session cookie stays as it is
-                fields = {k: v for k, v in restarted.items() if k != "expires"}
-                restarted = json.loads(
-                    node.out("cookie", now=now_ms(), options=tag(fields), touch=True)
-                )
-            node_store.touch(two, json.dumps({**json.loads(text), "cookie": restarted}))
+            node_store.touch(two, node_touched(node, node_store.get(two) or ""))
             times = dict(admin.execute(f'SELECT sid, {epoch}::float8 FROM "{table}"').fetchall())
             assert abs(times[one] - times[two]) <= 1
             if life is not None:

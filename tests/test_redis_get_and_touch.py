@@ -29,8 +29,8 @@ from token_session.stores.redis.senders import ConnectionPipeline
 from token_session.stores.redis.touching import SHA
 
 from . import get_and_touch_cases as cases
-from .get_and_touch_cases import counted_calls, get_then_touch, stored_texts
-from .node import NodeOracle, NodeStoreDriver, tag
+from .get_and_touch_cases import counted_calls, get_then_touch, node_touched, stored_texts
+from .node import NodeOracle, NodeStoreDriver
 from .redis_servers import lone_redis, redis_cluster
 
 SESSIONS = cases.SESSIONS
@@ -327,14 +327,7 @@ def test_node_reads_the_touched_session_with_the_ttl_its_own_get_touch_leaves(
             found = ours.get_and_touch(one)
             assert found == json.loads(node_store.get(one) or "null") == json.loads(written or "")
             assert client.get(prefix + one) == written  # the bytes stay Node's
-            text = node_store.get(two) or ""
-            cookie = oracle.out(
-                "cookie",
-                now=now_ms(),
-                options=tag(json.loads(text)["cookie"]),
-                touch=True,
-            )
-            node_store.touch(two, json.dumps({**json.loads(text), "cookie": json.loads(cookie)}))
+            node_store.touch(two, node_touched(oracle, node_store.get(two) or ""))
             assert abs(client.pttl(prefix + one) - client.pttl(prefix + two)) <= 1000
             assert client.pttl(prefix + one) > life - 2000
     finally:
