@@ -158,6 +158,8 @@ async def run(
         )
     table = await compare(sides, rounds)
     store.clear()
+    # Node's sessions too (its runs leave them for the next one): nothing stays behind
+    RedisStore(client, prefix=NODE_PREFIX).clear()
     store.close()
     await async_client.aclose()
     client.close()

@@ -43,3 +43,12 @@ def scratch_mysql_database(mysql_url: str, prefix: str) -> Iterator[dict[str, An
         with server.cursor() as cursor:
             cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
         server.close()
+
+
+def drop_mysql_table(mysql_url: str, table: str) -> None:
+    """Drop ``table`` from the URL's database, if it is there (a test's own table)."""
+    connection = pymysql.connect(**mysql_connect_args(mysql_url), autocommit=True)
+    try:
+        connection.cursor().execute(f"DROP TABLE IF EXISTS `{table}`")
+    finally:
+        connection.close()

@@ -32,7 +32,7 @@ from token_session.testing.drivers import EXPRESS, NodeDriver, store_spec
 from token_session.testing.drivers import STORES as PINNED
 from token_session.testing.install import NODE_FILES, lock_hash
 
-from .databases import scratch_database
+from .databases import drop_mysql_table, scratch_database
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.node
@@ -197,6 +197,7 @@ STORES: list[tuple[str, int, dict[str, Any]]] = [
 
 @pytest.mark.parametrize(("package", "version", "options"), STORES, ids=lambda v: str(v))
 def test_every_pinned_store_over_its_backend(
+    request: pytest.FixtureRequest,
     backend_url: Callable[[str], str | None],  # first: its database outlives the store
     node_store: Callable[..., NodeStore],
     package: str,
@@ -208,6 +209,8 @@ def test_every_pinned_store_over_its_backend(
     if "schema" in options:
         named["schema"] = {"tableName": tag}
     store = node_store(package, version, url=backend_url(package), **named)
+    if package == "express-mysql-session":  # the other backends' records go with the test's
+        request.addfinalizer(lambda: drop_mysql_table(str(backend_url(package)), tag))
     assert store.version.startswith(f"{version}.")
     session = {"cookie": COOKIE, "user": "ada", "cart": [1, 2]}
     store.set("sid-1", session)
@@ -279,10 +282,13 @@ def test_raw_is_what_the_backend_holds(
 ) -> None:
     redis = node_store("connect-redis", url=redis_url, prefix=f"plugin-{uuid.uuid4().hex}:")
     redis.set("sid", {"cookie": COOKIE, "n": 1})
-    assert redis.raw("sid") == (
-        '{"cookie":{"originalMaxAge":60000,"expires":"2099-01-01T00:00:00.000Z",'
-        '"httpOnly":true,"path":"/"},"n":1}'
-    )
+    try:
+        assert redis.raw("sid") == (
+            '{"cookie":{"originalMaxAge":60000,"expires":"2099-01-01T00:00:00.000Z",'
+            '"httpOnly":true,"path":"/"},"n":1}'
+        )
+    finally:
+        redis.clear()  # it would live until 2099
     mongo = node_store("connect-mongo", url=mongo_url, collectionName=f"p{uuid.uuid4().hex}")
     mongo.set("sid", {"cookie": COOKIE, "n": 1})
     document = mongo.raw("sid")

@@ -24,7 +24,7 @@ from token_session.compat import decode_cookie_value, encode_cookie_value
 from token_session.stores import Store, from_url
 
 from .backends import mysql_connect_args
-from .databases import scratch_database
+from .databases import drop_mysql_table, scratch_database
 from .django_app.testing import setup_django
 from .django_servers import DjangoServer, ExpressPassportServer
 from .web_apps import Server
@@ -66,8 +66,7 @@ def _shared(request: pytest.FixtureRequest, name: str) -> Iterator[Shared]:
         options = {"schema": {"table_name": f"dj_{tag}"}, "clear_expired": False}
         node = {**mysql_connect_args(url), "schema": {"tableName": f"dj_{tag}"}}
         yield Shared(name, url, options, "express-mysql-session-3", {**node, "clearExpired": False})
-        with from_url(url, **options) as store:
-            store.clear()
+        drop_mysql_table(url, f"dj_{tag}")
     elif name == "mongo":
         url = request.getfixturevalue("mongo_url")
         base, _, query = url.partition("?")
