@@ -31,7 +31,7 @@ from token_session.stores.redis.touching import SHA
 from . import get_and_touch_cases as cases
 from .get_and_touch_cases import counted_calls, get_then_touch, node_touched, stored_texts
 from .node import NodeOracle, NodeStoreDriver
-from .redis_servers import lone_redis, redis_cluster
+from .redis_servers import lone_redis, prefixed_client, redis_cluster
 
 SESSIONS = cases.SESSIONS
 # stored values of the shapes a lenient parser would read otherwise, and values that are no
@@ -95,11 +95,8 @@ def prefix() -> str:
 
 @pytest.fixture
 def client(redis_url: str, prefix: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    for key in client.scan_iter(match=prefix + "*"):
-        client.delete(key)
-    client.close()
+    with prefixed_client(redis_url, prefix) as opened:
+        yield opened
 
 
 def through_redis_py(store: AsyncRedisStore) -> AsyncRedisStore:

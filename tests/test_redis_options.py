@@ -17,7 +17,7 @@ import redis.asyncio
 from token_session import BackendUnavailableError, InvalidArgumentError
 from token_session.stores import AsyncRedisStore, RedisStore, async_from_url, from_url
 
-from .redis_servers import free_port
+from .redis_servers import free_port, prefixed_client
 
 Way = Callable[[str, dict[str, Any], str], RedisStore]
 
@@ -29,11 +29,8 @@ def prefix() -> str:
 
 @pytest.fixture
 def client(redis_url: str, prefix: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    for key in client.scan_iter(match=prefix + "*"):
-        client.delete(key)
-    client.close()
+    with prefixed_client(redis_url, prefix) as opened:
+        yield opened
 
 
 def by_url(url: str, options: dict[str, Any], query: str) -> RedisStore:

@@ -19,7 +19,7 @@ from token_session.cli import main
 from token_session.stores import AsyncRedisStore, RedisStore
 from token_session.stores.records import record_io
 
-from .redis_servers import redis_cluster
+from .redis_servers import prefixed_client, redis_cluster
 
 
 @pytest.fixture
@@ -29,11 +29,8 @@ def prefix() -> str:
 
 @pytest.fixture
 def client(redis_url: str, prefix: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    for key in client.scan_iter(match=prefix.encode() + b"*"):
-        client.delete(key)
-    client.close()
+    with prefixed_client(redis_url, prefix) as opened:
+        yield opened
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,7 @@ from token_session.stores.records import record_io
 from token_session.stores.redis.resp import resp as _resp
 
 from .faults import sigstop
-from .redis_servers import lone_redis, redis_cluster, redis_sentinel
+from .redis_servers import lone_redis, prefixed_client, redis_cluster, redis_sentinel
 
 
 def in_ms(ms: int) -> str:
@@ -61,11 +61,8 @@ def prefix() -> str:
 
 @pytest.fixture
 def client(redis_url: str, prefix: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    for key in client.scan_iter(match=prefix + "*"):
-        client.delete(key)
-    client.close()
+    with prefixed_client(redis_url, prefix) as opened:
+        yield opened
 
 
 @pytest.fixture
