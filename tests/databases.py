@@ -1,5 +1,5 @@
-"""Databases of a test module's own on the shared MySQL and PostgreSQL servers, dropped
-afterwards."""
+"""Databases of a test module's own on the shared MySQL, PostgreSQL and MongoDB servers,
+dropped afterwards."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+import pymongo
 import pymysql
 
 from .backends import mysql_connect_args
@@ -52,3 +53,15 @@ def drop_mysql_table(mysql_url: str, table: str) -> None:
         connection.cursor().execute(f"DROP TABLE IF EXISTS `{table}`")
     finally:
         connection.close()
+
+
+@contextlib.contextmanager
+def mongo_client(mongo_url: str, database: str) -> Iterator[pymongo.MongoClient[Any]]:
+    """A client (dates read as aware datetimes, as the stores read them) of the server at
+    ``mongo_url``; ``database`` is dropped afterwards."""
+    client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongo_url, tz_aware=True)
+    try:
+        yield client
+    finally:
+        client.drop_database(database)
+        client.close()

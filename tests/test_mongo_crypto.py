@@ -24,6 +24,7 @@ from token_session.stores import MongoStore
 from token_session.stores.mongo import create_kruptein_adapter, create_webcrypto_adapter
 from token_session.stores.mongo.crypto import der_octets, der_read_octets
 
+from .databases import mongo_client
 from .node import NodeStore, NodeStoreDriver
 from .strategies import express_sessions
 from .test_mongo_interop import keys_collide_in_utf8
@@ -117,10 +118,8 @@ def session(**data: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def client(mongo_url: str) -> Iterator[pymongo.MongoClient[Any]]:
-    client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongo_url, tz_aware=True)
-    yield client
-    client.drop_database(DB)
-    client.close()
+    with mongo_client(mongo_url, DB) as opened:
+        yield opened
 
 
 def url_with_db(mongo_url: str, db: str = DB) -> str:

@@ -20,6 +20,7 @@ from token_session.stores import MongoStore, from_url
 from token_session.stores.mongo import create_kruptein_adapter, create_webcrypto_adapter
 from token_session.stores.mongo.crypto import DecryptError, der_octets, der_read_octets
 
+from .databases import mongo_client
 from .test_mongo_crypto import SECRET, session, stored
 
 DB = "token_session_crypto_rules"
@@ -27,10 +28,8 @@ DB = "token_session_crypto_rules"
 
 @pytest.fixture(scope="module")
 def client(mongo_url: str) -> Iterator[pymongo.MongoClient[Any]]:
-    client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongo_url, tz_aware=True)
-    yield client
-    client.drop_database(DB)
-    client.close()
+    with mongo_client(mongo_url, DB) as opened:
+        yield opened
 
 
 class Rot13:

@@ -17,6 +17,7 @@ from token_session import TokenSession, TokenSessionError
 from token_session.compat import Cookie, dumps, loads
 from token_session.stores import MongoStore
 
+from .databases import mongo_client
 from .hammer import hammer_with_node
 from .node import NodeStore, NodeStoreDriver
 from .strategies import express_sessions
@@ -26,10 +27,8 @@ DB = "token_session_interop"
 
 @pytest.fixture(scope="module")
 def client(mongo_url: str) -> Iterator[pymongo.MongoClient[Any]]:
-    client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongo_url, tz_aware=True)
-    yield client
-    client.drop_database(DB)
-    client.close()
+    with mongo_client(mongo_url, DB) as opened:
+        yield opened
 
 
 def url_with_db(mongo_url: str) -> str:

@@ -22,6 +22,7 @@ from token_session.stores import AsyncMongoStore, MongoStore
 from token_session.stores.mongo import MongoCodec
 from token_session.stores.mongo.values import js_bson, ms_of
 
+from .databases import mongo_client
 from .node import NODE_PROJECT, NodeUnavailableError, ensure_node_project
 
 DB = "token_session_dates"
@@ -34,10 +35,8 @@ def name() -> str:
 
 @pytest.fixture(scope="module")
 def client(mongo_url: str) -> Iterator[pymongo.MongoClient[Any]]:
-    client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongo_url, tz_aware=True)
-    yield client
-    client.drop_database(DB)
-    client.close()
+    with mongo_client(mongo_url, DB) as opened:
+        yield opened
 
 
 # JS time values: past year 9999, before year 1, JS's last instant, the epoch, one past
