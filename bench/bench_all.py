@@ -7,10 +7,13 @@ store's ``get_and_touch`` gets a row too, against Node's get then touch. get+tou
 the cookie before the touch on every side, as express-session's ``touch()`` does.
 
     python bench/bench_all.py [--stores redis,mongo,mysql,postgres] [-n 2000] [--rounds 5]
-                              [--markdown] [--mongo-url mongodb://...]
+                              [--runs 1] [--markdown] [--mongo-url mongodb://...]
 
 Each store's bench (bench_<store>.py) runs in turn with its defaults for everything else;
 within a store, every side runs in turn round after round and the median of each is kept.
+``--runs K`` goes through every store K times and prints each cell's median over the runs,
+with the lowest and highest ratio of the runs in a last column: a machine whose speed changes
+from one quarter of an hour to the next shows as a wide range instead of as one run's cell.
 Absolute numbers drift with the machine; the ratios are what counts (goals: at least 1.0 on
 every operation, 1.3 on get+touch, the store within 15% of the raw driver).
 """
@@ -22,8 +25,9 @@ import asyncio
 import importlib
 import inspect
 import os
+import statistics
 import sys
-from typing import Any
+from typing import Any, NamedTuple
 
 from harness import IN_FLIGHT, OPS, Table
 
@@ -47,10 +51,20 @@ async def run_store(name: str, n: int, rounds: int, mongo_url: str | None) -> tu
         return await module.run(url, n, rounds, **one_step)
 
 
-def rows(store: str, tables: tuple[Table, Table]) -> list[list[str]]:
-    """The table's rows for one store, cells formatted."""
+class Figures(NamedTuple):
+    """One row's figures in one run: ops/s and CPU µs per operation."""
+
+    ours: float
+    node: float
+    ours_cpu: float
+    node_cpu: float
+    raw: float | None  # the raw driver's ops/s; None where the bench has no raw side
+
+
+def figures(tables: tuple[Table, Table]) -> dict[tuple[str, str], Figures]:
+    """One store's figures by (operation label, mode)."""
     rates, cpu = tables
-    out = []
+    out = {}
     # a store's get_and_touch (one step) measures as "1-step", against Node's get then touch
     steps = [(op, op, "ours") for op in OPS]
     if "1-step" in rates:
@@ -58,22 +72,41 @@ def rows(store: str, tables: tuple[Table, Table]) -> list[list[str]]:
     for label, op, column in steps:
         for mode, suffix in MODES:
             ours, node, raw = f"{column}{suffix}", f"node{suffix}", f"raw{suffix}"
-            ratio = rates[ours][op] / rates[node][op]
-            goal = 1.3 if op == "get+touch" else 1.0
-            over_raw = f"{rates[raw][op] / rates[ours][op] - 1:+.0%}" if raw in rates else "n/a"
-            out.append(
-                [
-                    store,
-                    label,
-                    mode,
-                    f"{rates[ours][op]:,.0f}",
-                    f"{rates[node][op]:,.0f}",
-                    f"{ratio:.2f}" + ("" if ratio >= goal else " *"),
-                    f"{cpu[ours][op]:.0f}",
-                    f"{cpu[node][op]:.0f}",
-                    over_raw,
-                ]
+            out[label, mode] = Figures(
+                rates[ours][op],
+                rates[node][op],
+                cpu[ours][op],
+                cpu[node][op],
+                rates[raw][op] if raw in rates else None,
             )
+    return out
+
+
+def rows(store: str, runs: list[dict[tuple[str, str], Figures]]) -> list[list[str]]:
+    """The table's rows for one store, cells formatted: each figure the median of the runs'."""
+    out = []
+    for label, mode in runs[0]:
+        each = [run[label, mode] for run in runs]
+        ours = statistics.median(f.ours for f in each)
+        ratios = [f.ours / f.node for f in each]
+        ratio = statistics.median(ratios)
+        goal = 1.3 if label in ("get+touch", "get_and_touch") else 1.0
+        raws = [raw for f in each if (raw := f.raw) is not None]
+        over_raw = f"{statistics.median(raws) / ours - 1:+.0%}" if raws else "n/a"
+        row = [
+            store,
+            label,
+            mode,
+            f"{ours:,.0f}",
+            f"{statistics.median(f.node for f in each):,.0f}",
+            f"{ratio:.2f}" + ("" if ratio >= goal else " *"),
+            f"{statistics.median(f.ours_cpu for f in each):.0f}",
+            f"{statistics.median(f.node_cpu for f in each):.0f}",
+            over_raw,
+        ]
+        if len(runs) > 1:
+            row.append(f"{min(ratios):.2f}-{max(ratios):.2f}")
+        out.append(row)
     return out
 
 
@@ -91,17 +124,18 @@ HEADER = [
 
 
 def render(table: list[list[str]], markdown: bool) -> str:
+    header = [*HEADER, "ours/Node, runs"] if table and len(table[0]) > len(HEADER) else HEADER
     if markdown:
-        right = ["---"] * 3 + ["--:"] * (len(HEADER) - 3)
-        lines = [HEADER, right, *table]
+        right = ["---"] * 3 + ["--:"] * (len(header) - 3)
+        lines = [header, right, *table]
         return "\n".join("| " + " | ".join(line) + " |" for line in lines)
-    widths = [max(len(line[i]) for line in [HEADER, *table]) for i in range(len(HEADER))]
+    widths = [max(len(line[i]) for line in [header, *table]) for i in range(len(header))]
     return "\n".join(
         "  ".join(
             cell.ljust(w) if i < 3 else cell.rjust(w)
             for i, (cell, w) in enumerate(zip(line, widths, strict=True))
         )
-        for line in [HEADER, *table]
+        for line in [header, *table]
     )
 
 
@@ -112,21 +146,25 @@ def main() -> int:
     parser.add_argument("--stores", default=",".join(STORES), help="comma-separated")
     parser.add_argument("-n", type=int, default=2000, help="operations per measurement")
     parser.add_argument("--rounds", type=int, default=5, help="median of this many rounds")
+    parser.add_argument("--runs", type=int, default=1, help="every store this many times")
     parser.add_argument("--markdown", action="store_true", help="a Markdown table")
     parser.add_argument("--mongo-url", default=os.environ.get("MONGO_URL"))
     args = parser.parse_args()
     stores = [name.strip() for name in args.stores.split(",") if name.strip()]
     if unknown := set(stores) - set(STORES):
         parser.error(f"unknown stores: {', '.join(sorted(unknown))}")
-    table: list[list[str]] = []
-    for name in stores:
-        print(f"{name}...", file=sys.stderr, flush=True)
-        tables: Any = asyncio.run(run_store(name, args.n, args.rounds, args.mongo_url))
-        table += rows(name, tables)
+    runs: dict[str, list[dict[tuple[str, str], Figures]]] = {name: [] for name in stores}
+    for run in range(args.runs):
+        for name in stores:
+            print(f"{name}{f' (run {run + 1})' if args.runs > 1 else ''}...", file=sys.stderr)
+            tables: Any = asyncio.run(run_store(name, args.n, args.rounds, args.mongo_url))
+            runs[name].append(figures(tables))
+    table = [row for name in stores for row in rows(name, runs[name])]
     print(render(table, args.markdown))
+    over = f", the median of {args.runs} runs" if args.runs > 1 else ""
     print(
         f"\nn={args.n} per measurement (Redis: {args.n * 10}, MySQL and PostgreSQL: "
-        f"{args.n * 2} with {IN_FLIGHT} in flight), median of {args.rounds} rounds; "
+        f"{args.n * 2} with {IN_FLIGHT} in flight), median of {args.rounds} rounds{over}; "
         "* below the goal (1.0, get+touch 1.3); vs raw driver: time per operation over the "
         "raw driver's doing the same",
     )
