@@ -1,9 +1,10 @@
 """get_and_touch on MySQL: the read and a touch to the expires likely due in one text, doing
 what get, then touch with the cookie restarted, do in two: the same answer or error, the
 same row, over sessions of every shape and texts that are none, blocking and asyncio, on
-the store's pool and on a user's connection with and without several statements a text; one
-round trip for the sessions express-session writes; ids the one text never carries; and
-against the real express-mysql-session 3.0.3 and 2.1.8."""
+the store's pool and on a user's connection with and without several statements a text, and
+the asyncio store's prepared pair as well as its one text; one round trip for the sessions
+express-session writes; ids the one text never carries; and against the real
+express-mysql-session 3.0.3 and 2.1.8."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ from .get_and_touch_cases import (
 from .node import NodeOracle, NodeStoreDriver
 
 NODE_STORES = ["express-mysql-session-3", "express-mysql-session-2"]
-WAYS = ["pool", "asyncio", "connection", "connection-multi"]
+WAYS = ["pool", "asyncio", "asyncio-text", "connection", "connection-multi"]
 Row = tuple[int, "bytes | None"]
 
 SESSION_TEXTS = [dumps(session) for session in [*cases.SESSIONS, *cases.INVALID_DATES]]
@@ -96,17 +97,19 @@ def store(
     request: pytest.FixtureRequest, db: dict[str, Any], clock: Clock, tag_of_run: str
 ) -> Iterator[Sync]:
     """A store (and its memory of lifetimes) of each test's own, on a table of each way's:
-    the blocking store's pool, the asyncio store's, and a user's PyMySQL connection
-    (autocommit off) with and without CLIENT.MULTI_STATEMENTS."""
+    the blocking store's pool, the asyncio store's (prepared statements, and text only), and
+    a user's PyMySQL connection (autocommit off) with and without CLIENT.MULTI_STATEMENTS."""
     way = request.param
     options: dict[str, Any] = {
         "schema": {"table_name": f"t_{tag_of_run}_{way.replace('-', '_')}"},
         "clear_expired": False,
         "clock": clock,
     }
-    if way == "asyncio":
+    if way.startswith("asyncio"):
         loop = asyncio.new_event_loop()
-        aio = AsyncMySQLStore(**db, **options)
+        text_only = {"connect_args": {"stmt_cache_size": 0}} if way == "asyncio-text" else {}
+        aio = AsyncMySQLStore(**db, **options, **text_only)
+        assert aio._source.one_text is bool(text_only)
         loop.run_until_complete(aio.length())  # the table
         yield Sync(aio, loop)
         loop.run_until_complete(aio.close())
@@ -119,7 +122,7 @@ def store(
         blocking = MySQLStore(connection, **options)
     else:
         blocking = MySQLStore(**db, **options)
-    assert blocking._source.multi_statements is (way != "connection")
+    assert blocking._source.one_text is (way != "connection")
     blocking.length()  # the table
     yield Sync(blocking)
     blocking.close()
@@ -235,7 +238,7 @@ def test_a_session_that_fails_to_decode_keeps_its_expires(
     for raw in ("not json", cases.TOO_DEEP, "[1, 2]"):
         sent.clear()
         assert assert_same(admin, store, clock, raw) == ("error", "SessionDecodeError")
-        if store.store._source.multi_statements:
+        if store.store._source.one_text:
             assert sent == ["get_and_touch", "put_back", "get"]  # then get then touch's get
         else:
             assert sent == ["get", "get"]
@@ -270,7 +273,7 @@ def test_one_round_trip_for_what_express_session_writes(
     """The first call for a lifetime may take a second statement (the exact touch); the
     next ones, for sessions of the same lifetime, one text each. Get then touch where the
     connection takes one statement a text."""
-    one_step = store.store._source.multi_statements
+    one_step = store.store._source.one_text
     session = {"cookie": cookie, "n": 1}
     sids = [secrets.token_urlsafe(24) for _ in range(4)]
     for sid in sids:
@@ -291,7 +294,7 @@ def test_one_round_trip_for_what_express_session_writes(
         assert stored(admin, table_of(store), sid) == stored(admin, table_of(store), twin)
 
 
-@pytest.mark.parametrize("way", ["pool", "asyncio"])
+@pytest.mark.parametrize("way", ["pool", "asyncio-text"])
 def test_ids_outside_the_plain_set_take_two_statements_and_touch_only_their_row(
     admin: Any, db: dict[str, Any], clock: Clock, way: str
 ) -> None:
@@ -313,7 +316,9 @@ def test_ids_outside_the_plain_set_take_two_statements_and_touch_only_their_row(
     if way == "pool":
         store = Sync(MySQLStore(**db, **options, clock=clock))
     else:
-        store = Sync(AsyncMySQLStore(**db, **options, clock=clock), loop)
+        text_only = {"connect_args": {"stmt_cache_size": 0}}
+        store = Sync(AsyncMySQLStore(**db, **options, clock=clock, **text_only), loop)
+    assert store.store._source.one_text
     session = {"cookie": {"originalMaxAge": 60_000, "expires": None}, "n": 1}
     for sid in [*hostile, "x", "t", table]:
         store.set(sid, {**session, "sid": sid})
@@ -329,6 +334,39 @@ def test_ids_outside_the_plain_set_take_two_statements_and_touch_only_their_row(
         assert after == before  # every other row as it was
     store.close()
     loop.close()
+
+
+@pytest.mark.parametrize("given", ["pool", "connection"])
+@pytest.mark.parametrize("statement_cache", [0, 8])
+def test_the_asyncio_store_sends_one_text_where_given_connections_prepare_nothing(
+    admin: Any, db: dict[str, Any], given: str, statement_cache: int
+) -> None:
+    """A user's asyncmy pool or connection: with a statement cache, get then touch as
+    prepared statements on one connection; without, the one text."""
+    import asyncmy
+
+    async def check() -> list[str]:
+        if given == "pool":
+            made: Any = await asyncmy.create_pool(
+                minsize=0, maxsize=2, stmt_cache_size=statement_cache, **db
+            )
+        else:
+            made = await asyncmy.connect(stmt_cache_size=statement_cache, **db)
+        table = f"t_{secrets.token_hex(6)}"
+        store = AsyncMySQLStore(made, schema={"table_name": table}, clear_expired=False)
+        assert store._source.one_text is (statement_cache == 0)
+        session = {"cookie": {"originalMaxAge": 86_400_000}, "n": 1}
+        await store.set("s", session)
+        sent = counted(store)
+        assert await store.get_and_touch("s") == session
+        await store.close()
+        made.close()
+        if given == "pool":
+            await made.wait_closed()
+        return sent
+
+    sent = asyncio.run(check())
+    assert sent == (["get", "touch"] if statement_cache else ["get_and_touch"])
 
 
 def test_disable_touch_is_a_get(admin: Any, db: dict[str, Any], clock: Clock) -> None:

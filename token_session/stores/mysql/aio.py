@@ -176,7 +176,7 @@ class AsyncMySQLStore(
 
     async def get_and_touch(self, sid: str) -> Session | None:
         """:meth:`.store.MySQLStore.get_and_touch`, awaited."""
-        return await self._run(self.core.get_and_touch(sid, self._source.multi_statements))
+        return await self._run(self.core.get_and_touch(sid, self._source.one_text))
 
     async def clear_expired_sessions(self) -> int:
         """Delete expired rows now (what the clean-up task runs); returns how many."""

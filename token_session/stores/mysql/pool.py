@@ -89,13 +89,14 @@ def _close_quietly(connection: Connection[Any]) -> None:
 class Source:
     """Connections for the store: ``acquire`` gives one and whether it was used before (it
     may have been dropped since), ``release`` takes it back (``broken``: to be closed).
-    Each waits at most what is left of the operation's deadline. ``multi_statements``:
-    whether its connections take several statements in one text (get_and_touch's one step)."""
+    Each waits at most what is left of the operation's deadline. ``one_text``: whether
+    get_and_touch sends its read and touch in one text (its connections take several
+    statements in one text)."""
 
     def acquire(self, deadline: Deadline) -> tuple[Connection[Any], bool]:
         raise NotImplementedError
 
-    multi_statements = False
+    one_text = False
 
     def release(self, connection: Connection[Any], broken: bool, deadline: Deadline) -> None:
         raise NotImplementedError
@@ -143,7 +144,7 @@ class MySQLPool(Source):
     caller waits while all are busy. ``connect_args`` go to ``pymysql.connect``.
     """
 
-    multi_statements = True
+    one_text = True
 
     def __init__(
         self, *, connection_limit: int = DEFAULT_CONNECTION_LIMIT, **connect_args: Any
@@ -197,7 +198,7 @@ class SharedConnection(Source):
     def __init__(self, connection: Connection[Any]) -> None:
         self.connection = connection
         self._lock = threading.Lock()
-        self.multi_statements = bool(connection.client_flag & MULTI_STATEMENTS)
+        self.one_text = bool(connection.client_flag & MULTI_STATEMENTS)
 
     def acquire(self, deadline: Deadline) -> tuple[Connection[Any], bool]:
         if not self._lock.acquire(timeout=deadline.left()):

@@ -112,7 +112,7 @@ class MySQLStore(StoreBase["Connection[Any] | MySQLPool"], FlowStore[MySQLStoreC
         """What :meth:`get` returns, the row's ``expires`` restarted as ``touch(sid,
         refreshed(session, now))`` would: in one round trip on the store's own connections
         (:meth:`.format.MySQLStoreCore.get_and_touch`)."""
-        return self._run(self.core.get_and_touch(sid, self._source.multi_statements))
+        return self._run(self.core.get_and_touch(sid, self._source.one_text))
 
     def clear_expired_sessions(self) -> int:
         """Delete expired rows now (what the clean-up thread runs); returns how many."""
