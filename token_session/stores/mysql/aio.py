@@ -175,7 +175,9 @@ class AsyncMySQLStore(
             alarms.stop(alarm)
 
     async def get_and_touch(self, sid: str) -> Session | None:
-        """:meth:`.store.MySQLStore.get_and_touch`, awaited."""
+        """:meth:`.store.MySQLStore.get_and_touch`, awaited: get then touch as prepared
+        statements on one connection, or one text where the connections prepare nothing
+        (:class:`.aio_pool.AsyncSource`)."""
         return await self._run(self.core.get_and_touch(sid, self._source.one_text))
 
     async def clear_expired_sessions(self) -> int:

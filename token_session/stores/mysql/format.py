@@ -260,10 +260,11 @@ class MySQLStoreCore(RecordFlows):
         """What get returns, a session found getting the expires touch(sid, refreshed(session,
         now)) writes.
 
-        With ``one_step`` (connections that take several statements in one text), the read
-        and a touch to the expires of the lifetime seen last go in one round trip; a session
-        that lives otherwise gets its own touch after, one that fails to decode its expires
-        back. Else get, then touch, on one connection.
+        With ``one_step`` (the source's ``one_text``: its connections take several statements
+        in one text and prepare none), the read and a touch to the expires of the lifetime
+        seen last go in one round trip; a session that lives otherwise gets its own touch
+        after, one that fails to decode its expires back. Else get, then touch, on one
+        connection.
         """
         sid = self.check_sid(sid)
         if self.disable_touch:
