@@ -272,7 +272,7 @@ def test_one_round_trip_for_what_express_session_writes(
 ) -> None:
     """The first call for a lifetime may take a second statement (the exact touch); the
     next ones, for sessions of the same lifetime, one text each. Get then touch where the
-    connection takes one statement a text."""
+    connection takes one statement a text, or prepares its statements (asyncio)."""
     one_step = store.store._source.one_text
     session = {"cookie": cookie, "n": 1}
     sids = [secrets.token_urlsafe(24) for _ in range(4)]
