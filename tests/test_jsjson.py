@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from enum import Enum, IntEnum
 from typing import Any
 from uuid import UUID
@@ -251,3 +251,25 @@ def test_nesting_deeper_than_python_writes_is_a_value_error(encode: Any) -> None
 def test_nesting_python_writes_is_written_as_node_writes_it(node: NodeOracle) -> None:
     value = _nested(400, 1.0)  # deeper than orjson goes: the stdlib and exact encoders
     assert dumps(value) == node.out("stringify", value=tag(value))
+
+
+@pytest.mark.parametrize(
+    ("when", "node_writes"),
+    [
+        # node -e "console.log(new Date(Date.UTC(10000, 0, 1)).toJSON())"
+        (
+            datetime(9999, 12, 31, 19, tzinfo=timezone(timedelta(hours=-5))),
+            "+010000-01-01T00:00:00.000Z",
+        ),
+        # node -e "console.log(new Date('0001-01-01T01:00:00+05:00').toJSON())"
+        (datetime(1, 1, 1, 1, tzinfo=timezone(timedelta(hours=5))), "0000-12-31T20:00:00.000Z"),
+        (
+            datetime(2024, 1, 1, 1, 0, 0, 123_999, tzinfo=timezone(timedelta(hours=5))),
+            "2023-12-31T20:00:00.123Z",
+        ),
+    ],
+)
+def test_an_aware_datetime_is_written_as_a_js_date_even_past_pythons_years(
+    when: datetime, node_writes: str
+) -> None:
+    assert dumps({"when": when}) == f'{{"when":"{node_writes}"}}'

@@ -20,7 +20,7 @@ from enum import Enum
 from typing import Any
 from uuid import UUID
 
-from .jsdate import JsDate
+from .jsdate import JsDate, days_from_civil, js_iso_ms
 
 __all__ = ["dumps", "js_iso", "js_number", "js_truthy", "loads"]
 
@@ -150,9 +150,22 @@ def _default(obj: Any) -> Any:
 
 def js_iso(value: datetime) -> str:
     """``Date.prototype.toJSON``: UTC, milliseconds (truncated, as a JS Date holds), ``Z``."""
-    if value.tzinfo is None or value.utcoffset() is None:
+    offset = None if value.tzinfo is None else value.utcoffset()
+    if offset is None:
         raise TypeError("naive datetime has no defined instant; give it a tzinfo")
-    utc = value.astimezone(timezone.utc)
+    try:
+        utc = value.astimezone(timezone.utc)
+    except OverflowError:
+        # an instant in year 0 or 10000 (9999-12-31T19:00-05:00): no Python datetime, but a JS
+        # Date, which V8 writes with a signed six-digit year ("+010000-01-01T00:00:00.000Z")
+        days = days_from_civil(value.year, value.month, value.day)
+        wall_us = ((days * 24 + value.hour) * 60 + value.minute) * 60_000_000 + (
+            value.second * 1_000_000 + value.microsecond
+        )
+        offset_us = (offset.days * 86_400 + offset.seconds) * 1_000_000 + offset.microseconds
+        text = js_iso_ms((wall_us - offset_us) // 1000)
+        assert text is not None  # years 0 and 10000 lie well inside a JS Date's range
+        return text
     return (
         f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
         f"{utc.second:02d}.{utc.microsecond // 1000:03d}Z"
