@@ -18,6 +18,7 @@ from ...errors import BackendUnavailableError
 from ..flowstore import Slots
 from .connections import Deadline, StaleConnectionError
 from .format import DEFAULT_CONNECTION_LIMIT, check_connection_limit
+from .lean import run_text
 from .schema import Statement
 from .watchdog import BUSY
 
@@ -121,14 +122,9 @@ class Source:
             # what a cursor's execute and fetchall do, without making and closing a cursor
             escape = given.escape
             encoders = given.encoders
-            given.query(
-                statement.sql % tuple([escape(value, encoders) for value in statement.params])
-            )
-            done = given._result
-            result = (done.rows or ()) if statement.fetch else done.affected_rows
-            while statement.writes and done.has_next:  # the writes after the read
-                given.next_result()
-                done = given._result
+            text = statement.sql % tuple([escape(value, encoders) for value in statement.params])
+            rows, affected = run_text(given, text)
+            result = rows if statement.fetch else affected
             if not connection.get_autocommit():
                 connection.commit()
         finally:
