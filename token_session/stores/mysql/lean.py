@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pymysql import converters, err
-from pymysql.constants import COMMAND, CR, FIELD_TYPE, SERVER_STATUS
+from pymysql.constants import CLIENT, COMMAND, CR, FIELD_TYPE, SERVER_STATUS
 
 __all__ = ["run_text"]
 
@@ -167,6 +167,8 @@ def run_text(connection: Any, sql: str) -> tuple[tuple[Any, ...], int]:
     """Send ``sql`` (one or more statements) on ``connection``; the first result's rows (an
     empty tuple for a statement without rows) and affected rows (rows read, for a read).
     The results after it are read and dropped; an error in any of them raises."""
+    if connection.client_flag & CLIENT.DEPRECATE_EOF:  # results end otherwise: PyMySQL reads
+        return _read_by_pymysql(connection, sql)
     # reads first what a PyMySQL query left unread, and sends the text
     connection._execute_command(COMMAND.COM_QUERY, sql)
     reader = _Reader(connection)
@@ -198,3 +200,13 @@ def run_text(connection: Any, sql: str) -> tuple[tuple[Any, ...], int]:
         if not status & _MORE_RESULTS:
             connection._next_seq_id = reader.seq
             return first
+
+
+def _read_by_pymysql(connection: Any, sql: str) -> tuple[tuple[Any, ...], int]:
+    """:func:`run_text` through PyMySQL's own reader."""
+    connection.query(sql)
+    result = connection._result
+    rows, affected = result.rows or (), result.affected_rows
+    while connection._result.has_next:
+        connection.next_result()
+    return rows, affected
