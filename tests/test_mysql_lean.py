@@ -211,3 +211,15 @@ def test_a_connection_whose_results_end_without_eof_is_read_by_pymysql(
         assert run_text(connection, "SELECT id, t FROM typed WHERE id < 3 ORDER BY id") == expected
     finally:
         connection.close()
+
+
+@pytest.mark.parametrize("size", [0, 1, 250, 251, 252, 255, 256, 65535, 65536, 70000])
+def test_values_at_every_length_encodings_edge(mysql_args: dict[str, Any], size: int) -> None:
+    connection = _connect(mysql_args)
+    try:
+        sql = f"SELECT REPEAT('é', {size}), NULL, REPEAT(_binary 'b', {size}), {size}"
+        rows, _ = run_text(connection, sql)
+        assert rows == (("é" * size, None, b"b" * size, size),)
+        assert rows == _pymysql(connection, sql)[0]
+    finally:
+        connection.close()
