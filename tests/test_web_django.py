@@ -111,6 +111,21 @@ def test_set_expiry_keeps_the_lifetime_asked_for_when_the_clock_ticks(memory: Me
     assert session.cookie.original_max_age == 120_000
 
 
+def test_a_new_cookie_read_back_short_still_answers_the_configured_lifetime(
+    memory: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ticks = iter(range(1_800_000_000_000, 1_800_000_010_000))
+    # one millisecond on at every reading: express-session's `new Cookie({maxAge: 60000})`
+    # then reads originalMaxAge back as 59999, as Node does when its clock ticks
+    monkeypatch.setattr(config().options, "clock", lambda: next(ticks))
+    session = open_session(memory)
+    assert session.cookie.original_max_age == 59_999
+    assert session.get_expiry_age() == 60
+    session.set_expiry(300)
+    session.set_expiry(None)
+    assert session.cookie.original_max_age == 60_000 and session.get_expiry_age() == 60
+
+
 def test_cycle_key_keeps_the_data_and_flush_empties(memory: MemoryStore) -> None:
     sid = stored_session(memory, cart=["apple"])
     session = open_session(memory, sid)

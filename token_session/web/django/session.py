@@ -16,10 +16,22 @@ from django.contrib.sessions.backends.base import SessionBase  # type: ignore[im
 from django.utils import timezone  # type: ignore[import-untyped]
 
 from ..session import ExpressSession
+from .conf import config
 
 __all__ = ["DjangoExpressSession"]
 
 _NOT_GIVEN: Any = object()
+
+
+def _configured_max_age(session: ExpressSession) -> float | None:
+    """``cookie.max_age`` of the settings; read back from a new cookie only when the
+    settings give an ``expires`` instead (express-session's getter: a millisecond short
+    when the clock ticks while the cookie is made)."""
+    cookie_options = config().options.cookie
+    if "max_age" in cookie_options and "expires" not in cookie_options:
+        configured: float | None = cookie_options["max_age"]
+        return configured
+    return session._new_cookie().original_max_age
 
 
 class _DjangoSessionAPI(ExpressSession):
@@ -124,7 +136,7 @@ class _DjangoSessionAPI(ExpressSession):
         on as it does any ``originalMaxAge``); None: the configured ``cookie.max_age``."""
         lifetime: float | None
         if value is None:
-            lifetime = self._new_cookie().original_max_age
+            lifetime = _configured_max_age(self)
         elif isinstance(value, (datetime, timedelta)):
             left = value - timezone.now() if isinstance(value, datetime) else value
             lifetime = left // timedelta(milliseconds=1)
@@ -142,7 +154,9 @@ class _DjangoSessionAPI(ExpressSession):
         lifetime = self.cookie.original_max_age
         if lifetime is None:
             return self.get_session_cookie_age()
-        return int(lifetime // 1000)
+        # whole seconds, rounded up: a new cookie's originalMaxAge is read back through
+        # express-session's maxAge getter, 59999 for a maxAge of 60000 when the clock ticks
+        return int(-(-lifetime // 1000))
 
     def get_expiry_date(self, **kwargs: Any) -> datetime:
         modification = kwargs.get("modification") or timezone.now()
