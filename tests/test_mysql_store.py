@@ -487,6 +487,25 @@ async def test_the_async_pool_opens_at_most_connection_limit(
         await store.get("s1")  # its pool is closed
 
 
+async def test_concurrent_first_operations_create_the_table_once(
+    db: dict[str, Any], admin: Any, table: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    def creates() -> int:
+        with admin.cursor() as cursor:
+            cursor.execute("SHOW GLOBAL STATUS LIKE 'Com_create_table'")
+            return int(cursor.fetchone()[1])
+
+    before = creates()
+    with caplog.at_level(logging.WARNING):
+        async with AsyncMySQLStore(**db, schema={"table_name": table}) as store:
+            await asyncio.gather(*(store.set(f"s{i}", {"i": i}) for i in range(300)))
+            assert await store.length() == 300
+    # ten connections racing would each send CREATE TABLE IF NOT EXISTS, and asyncmy logs
+    # the note the later ones get ("Table ... already exists") as a warning
+    assert creates() - before == 1
+    assert "already exists" not in caplog.text
+
+
 def test_a_users_pool(db: dict[str, Any], table: str) -> None:
     pool = MySQLPool(connection_limit=2, **db)
     with MySQLStore(pool, schema={"table_name": table}, clear_expired=False) as store:

@@ -14,7 +14,7 @@ from ...errors import InvalidArgumentError
 from ..base import Session
 from ..flowstore import AsyncFlowStore
 from .aio_pool import AsyncmyPool, AsyncSharedConnection, AsyncSource
-from .connections import Deadline, Driver, Failure, on_connections
+from .connections import Deadline, Driver, Failure, failure_error, on_connections
 from .format import MySQLStoreCore
 from .schema import Flow
 from .shell import StoreBase
@@ -141,6 +141,10 @@ class AsyncMySQLStore(
             )
         self._cleaner: asyncio.Task[None] | None = None
         self._alarms: _Alarms | None = None
+        # the first operations create the table one at a time: two CREATE TABLE IF NOT EXISTS
+        # racing leave the second a note that asyncmy logs as a warning ("Table ... already
+        # exists")
+        self._table_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
     def _start_cleaner(self) -> None:
         if self._cleaner is None and self.core.clear_expired and not self._closed:
@@ -159,6 +163,14 @@ class AsyncMySQLStore(
         if alarms is None or alarms.timeout != self.timeout or alarms.loop is not _running_loop():
             alarms = self._alarms = _Alarms(_running_loop(), self.timeout)
         alarm = alarms.start()
+        try:
+            if not self.core.table_ready:
+                await self._prepare_table(alarm, deadline)
+            return await self._carry_out(flow, alarm, deadline)
+        finally:
+            alarms.stop(alarm)
+
+    async def _carry_out(self, flow: Flow[T], alarm: _Alarm, deadline: Deadline) -> T:
         send = on_connections(flow, self._driver, self.timeout).send
         source, answer = self._source, None
         try:
@@ -171,8 +183,26 @@ class AsyncMySQLStore(
         except StopIteration as done:
             result: T = done.value
             return result
+
+    async def _prepare_table(self, alarm: _Alarm, deadline: Deadline) -> None:
+        """Create the table if it is missing, one operation at a time, within the calling
+        operation's time."""
+        loop = _running_loop()
+        if self._table_lock is None or self._table_lock[0] is not loop:
+            self._table_lock = (loop, asyncio.Lock())
+        lock = self._table_lock[1]
+        try:
+            await lock.acquire()
+        except BaseException as exc:
+            failure = alarm.failure(exc, deadline)
+            if not failure.timed_out:
+                raise
+            raise failure_error(failure, self.timeout) from None
+        try:
+            if not self.core.table_ready:
+                await self._carry_out(self.core.prepare(), alarm, deadline)
         finally:
-            alarms.stop(alarm)
+            lock.release()
 
     async def get_and_touch(self, sid: str) -> Session | None:
         """:meth:`.store.MySQLStore.get_and_touch`, awaited: get then touch as prepared

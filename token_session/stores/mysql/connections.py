@@ -29,6 +29,7 @@ __all__ = [
     "Failure",
     "Request",
     "StaleConnectionError",
+    "failure_error",
     "on_connections",
 ]
 
@@ -180,7 +181,7 @@ def _timed_out(failure: Failure, timeout: float) -> BackendUnavailableError:
     )
 
 
-def _error(failure: Failure, timeout: float) -> BaseException:
+def failure_error(failure: Failure, timeout: float) -> BaseException:
     """What to raise for a failed request."""
     if not failure.timed_out:
         return failure.error
@@ -191,7 +192,7 @@ def _error(failure: Failure, timeout: float) -> BaseException:
 
 def _answer(answer: Any, timeout: float) -> Any:
     if type(answer) is Failure:
-        raise _error(answer, timeout)
+        raise failure_error(answer, timeout)
     return answer
 
 
@@ -232,7 +233,7 @@ def on_connections(
                     # timed out, cancelled or failed mid-statement: the connection is
                     # unusable, and a timed-out statement is never sent again
                     broken = True
-                    raise _error(value, timeout)
+                    raise failure_error(value, timeout)
                 if not _may_run_again(exc, statement, reused, driver):
                     raise exc
                 # a connection the server dropped while idle, and likely the other idle
@@ -246,7 +247,7 @@ def on_connections(
                 value = yield ("execute", connection, statement)
                 if type(value) is Failure:
                     broken = value.timed_out or not isinstance(value.error, driver.error)
-                    raise _error(value, timeout)
+                    raise failure_error(value, timeout)
             reused = False
             statement = flow.send(value)
     except StopIteration as done:
