@@ -127,6 +127,7 @@ def test_touch_after_skips_recent_touches(client: Any, name: str, collection: An
     store.touch("a", {**session, "cookie": {"expires": in_ms(9_000_000)}})
     assert collection.find_one({"_id": "a"})["expires"] == expires  # skipped
     old = {**session, "lastModified": datetime.now(timezone.utc) - timedelta(hours=2)}
+    time.sleep(0.01)  # a later millisecond than set's lastModified, however fast the server
     store.touch("a", {**old, "cookie": {"expires": in_ms(9_000_000)}})
     doc = collection.find_one({"_id": "a"})
     assert doc["expires"] != expires

@@ -765,11 +765,9 @@ async def test_async_store_on_a_users_asyncmy_pool(
     session = {"n": 1, "cookie": cookie_at(now_ms() + 60_500)}
     await store.set("a", session)
     assert await store.get("a") == session
-    await store.touch("a", {"cookie": cookie_at(now_ms() + 120_000)})
-    assert rows(admin, table)["a"] == (
-        js_round((now_ms() + 120_000) / 1000),
-        encode_session(session),
-    )
+    later = now_ms() + 120_000  # one reading: two may straddle a half second
+    await store.touch("a", {"cookie": cookie_at(later)})
+    assert rows(admin, table)["a"] == (js_round(later / 1000), encode_session(session))
     await asyncio.gather(*(store.set(f"s{i}", {"n": i}) for i in range(5)))
     assert pool.size <= 3
     assert kill_connections(admin, db["database"]) >= 2  # the loop has not run since
@@ -796,13 +794,11 @@ async def test_async_store_on_a_users_asyncmy_pool(
 
 async def test_async_store_round_trip(async_store: AsyncMySQLStore, admin: Any, table: str) -> None:
     assert isinstance(async_store, AsyncStore)
-    session = {"n": 1, "cookie": cookie_at(now_ms() + 60_500)}
+    at = now_ms() + 60_500  # one reading: two may straddle a half second
+    session = {"n": 1, "cookie": cookie_at(at)}
     await async_store.set("a", session)
     assert await async_store.get("a") == session
-    assert rows(admin, table)["a"] == (
-        js_round((now_ms() + 60_500) / 1000),
-        encode_session(session),
-    )
+    assert rows(admin, table)["a"] == (js_round(at / 1000), encode_session(session))
     await async_store.touch("a", {"cookie": cookie_at(now_ms() + 120_000)})
     assert rows(admin, table)["a"][1] == encode_session(session)
     assert await async_store.length() == 1
@@ -1114,10 +1110,10 @@ async def test_async_store_writes_the_rows_node_writes(
             rows(admin, table + "_node")[f"s{i}"],
             has_fixed_expiry(session),
         )
-        node.touch(
-            f"s{i}", encode_session({"cookie": cookie_at(now_ms() + 5_000_500)}), shape="plain"
-        )
-        await async_store.touch(f"s{i}", {"cookie": cookie_at(now_ms() + 5_000_500)})
+        # one cookie for both: two readings of the clock may straddle a half second
+        later = {"cookie": cookie_at(now_ms() + 5_000_500)}
+        node.touch(f"s{i}", encode_session(later), shape="plain")
+        await async_store.touch(f"s{i}", later)
         assert rows(admin, table)[f"s{i}"] == rows(admin, table + "_node")[f"s{i}"]
 
 

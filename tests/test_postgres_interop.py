@@ -116,7 +116,11 @@ def test_python_writes_the_rows_node_writes(
     store.set("p", session)
     stored = rows(admin, table, column)
     assert stored["p"][0] == stored["n"][0] == encode_session(session)  # byte for byte
-    if fixed:
+    if fixed and column == "expired":
+        # connect-session-knex writes now + cookie.maxAge, the getter's expires - Date.now()
+        # read a moment before its own Date.now(): a millisecond late when the clock ticks
+        assert 0 <= stored["n"][1] - stored["p"][1] <= 1
+    elif fixed:
         assert stored["p"][1] == stored["n"][1]
     else:  # now + one day, from two clocks a moment apart
         assert abs(stored["p"][1] - stored["n"][1]) <= 1000
