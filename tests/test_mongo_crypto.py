@@ -432,7 +432,7 @@ async def test_the_asyncio_store_derives_keys_off_the_event_loop(
     async with store:
         found, stall = await longest_stall(store.all())
         assert found == sessions
-        assert stall < 0.15, f"the event loop stood still for {stall:.3f} s"
+        assert stall < 0.3, f"the event loop stood still for {stall:.3f} s"
     node.close()
     # the WebCrypto adapter derives its key on first use: here 3,000,000 iterations, 0.5 s
     # at least
@@ -443,5 +443,5 @@ async def test_the_asyncio_store_derives_keys_off_the_event_loop(
     async with store:
         written = session(n="w")
         _, stall = await longest_stall(store.set("w", written))
-        assert stall < 0.15, f"the event loop stood still for {stall:.3f} s"
+        assert stall < 0.3, f"the event loop stood still for {stall:.3f} s"
         assert await store.get("w") == written

@@ -479,7 +479,7 @@ def test_a_stalled_server_gives_backend_unavailable_within_the_timeout(
         start = time.monotonic()
         with pytest.raises(BackendUnavailableError):
             s.get("a")
-        assert time.monotonic() - start < 1.5
+        assert time.monotonic() - start < 2.0  # a doubled timeout fails; a busy machine does not
         proxy.stalled.clear()
         assert s.get("a") == {"n": 1}  # a new connection
 
@@ -492,7 +492,7 @@ async def test_a_stalled_server_async(proxy: StallingProxy, db_url: str, table: 
         start = time.monotonic()
         results = await asyncio.gather(*(s.get("a") for _ in range(20)), return_exceptions=True)
         assert all(isinstance(r, BackendUnavailableError) for r in results)
-        assert time.monotonic() - start < 1.5
+        assert time.monotonic() - start < 2.0  # a doubled timeout fails; a busy machine does not
         proxy.stalled.clear()
         assert await s.get("a") == {"n": 1}
 
