@@ -19,6 +19,8 @@ from typing import Any
 from pymysql import converters, err
 from pymysql.constants import CLIENT, COMMAND, CR, FIELD_TYPE, SERVER_STATUS
 
+from ..spin import ReplySpin
+
 __all__ = ["run_text"]
 
 _HEADER = struct.Struct("<HBB")
@@ -163,15 +165,20 @@ def _status(ok_or_eof: bytes) -> int:
     return int.from_bytes(ok_or_eof[at : at + 2], "little")
 
 
-def run_text(connection: Any, sql: str) -> tuple[tuple[Any, ...], int]:
+def run_text(
+    connection: Any, sql: str, spin: ReplySpin | None = None
+) -> tuple[tuple[Any, ...], int]:
     """Send ``sql`` (one or more statements) on ``connection``; the first result's rows (an
     empty tuple for a statement without rows) and affected rows (rows read, for a read).
-    The results after it are read and dropped; an error in any of them raises."""
+    The results after it are read and dropped; an error in any of them raises. ``spin``:
+    how to wait for the answer before reading it."""
     if connection.client_flag & CLIENT.DEPRECATE_EOF:  # results end otherwise: PyMySQL reads
         return _read_by_pymysql(connection, sql)
     # reads first what a PyMySQL query left unread, and sends the text
     connection._execute_command(COMMAND.COM_QUERY, sql)
     reader = _Reader(connection)
+    if spin is not None:
+        spin.wait(connection._sock.fileno())
     first: tuple[tuple[Any, ...], int] | None = None
     while True:
         packet = reader.packet()

@@ -16,6 +16,7 @@ from pymysql.constants.CLIENT import MULTI_STATEMENTS
 
 from ...errors import BackendUnavailableError
 from ..flowstore import Slots
+from ..spin import ReplySpins
 from .connections import Deadline, StaleConnectionError
 from .format import DEFAULT_CONNECTION_LIMIT, check_connection_limit
 from .lean import run_text
@@ -98,6 +99,8 @@ class Source:
         raise NotImplementedError
 
     one_text = False
+    # how execute waits for each statement's answer (see ..spin); the store sets it
+    spins = ReplySpins(0)
 
     def release(self, connection: Connection[Any], broken: bool, deadline: Deadline) -> None:
         raise NotImplementedError
@@ -123,7 +126,7 @@ class Source:
             escape = given.escape
             encoders = given.encoders
             text = statement.sql % tuple([escape(value, encoders) for value in statement.params])
-            rows, affected = run_text(given, text)
+            rows, affected = run_text(given, text, self.spins[statement.sql])
             result = rows if statement.fetch else affected
             if not connection.get_autocommit():
                 connection.commit()

@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ...compat.cookie import now_ms
 from ...errors import InvalidArgumentError
+from ..spin import DEFAULT_SPIN, check_spin
 from .connections import DEFAULT_TIMEOUT, check_timeout
 from .format import (
     DEFAULT_CHECK_EXPIRATION_INTERVAL,
@@ -54,6 +55,11 @@ def url_options(url: str) -> dict[str, Any]:
             except ValueError:
                 raise InvalidArgumentError(f"{name} must be a number, not {value!r}") from None
             options[name] = check_timeout(number, name) if name in seconds else number
+        elif name == "spin":
+            try:
+                options[name] = check_spin(float(value))
+            except ValueError:
+                raise InvalidArgumentError(f"spin must be a number, not {value!r}") from None
         elif name in flags:
             if value.lower() not in ("true", "false", "1", "0"):
                 raise InvalidArgumentError(f"{name} must be true or false, not {value!r}")
@@ -110,9 +116,12 @@ class StoreBase(Generic[C]):
         disable_touch: bool = False,
         schema: Mapping[str, Any] | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        spin: float = DEFAULT_SPIN,
         clock: Callable[[], int] = now_ms,
     ) -> None:
         self.timeout = check_timeout(timeout)
+        # the blocking store's wait for each answer (..spin); the asyncio store's loop waits
+        self.spin = check_spin(spin)
         self.core = MySQLStoreCore(
             expiration=expiration,
             clear_expired=clear_expired,

@@ -13,6 +13,7 @@ from pymysql.connections import Connection
 from ...errors import InvalidArgumentError
 from ..base import Session
 from ..flowstore import FlowStore
+from ..spin import ReplySpins
 from .connections import Deadline, Driver, on_connections
 from .format import MySQLStoreCore
 from .pool import MySQLPool, SharedConnection, Source
@@ -72,6 +73,7 @@ class MySQLStore(StoreBase["Connection[Any] | MySQLPool"], FlowStore[MySQLStoreC
                 "connection must be a pymysql Connection or a MySQLPool, "
                 f"not {type(connection).__name__}"
             )
+        self._source.spins = ReplySpins(self.spin)
         self._watchdog = Watchdog(self.timeout)
         self._stop = threading.Event()
         self._cleaner: threading.Thread | None = None

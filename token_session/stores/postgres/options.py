@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ...compat.cookie import now_ms
 from ...errors import InvalidArgumentError
+from ..spin import DEFAULT_SPIN, check_spin
 from .format import FORMATS, KNEX, PG_SIMPLE, ConnectPgSimple, StoreFormat
 from .knex import ConnectSessionKnex
 
@@ -26,6 +27,7 @@ _OPTIONS: dict[str, str | None] = {
     "table_name": None,
     "schema_name": None,
     "timeout": None,
+    "spin": None,
     "time_zone": None,
     "pool_size": None,
     "ttl": PG_SIMPLE,
@@ -37,7 +39,7 @@ _OPTIONS: dict[str, str | None] = {
     "create_table": KNEX,
     "cleanup_interval": KNEX,
 }
-_NUMBERS = {"ttl", "timeout", "pool_size", "cleanup_interval"}
+_NUMBERS = {"ttl", "timeout", "spin", "pool_size", "cleanup_interval"}
 _FLAGS = {"disable_touch", "create_table_if_missing", "create_table"}
 _TEXT = {"format", "table_name", "schema_name", "time_zone", "sid_field_name"}
 
@@ -54,6 +56,8 @@ class StoreOptions:
     prune_interval: float | None
     randomize_prune: bool
     timeout: float
+    # the blocking store's wait for each answer (..spin); the asyncio store's loop waits
+    spin: float
     time_zone: str | None
     pool_size: int | None
     clock: Callable[[], int]
@@ -130,6 +134,7 @@ def parse_options(options: Mapping[str, Any]) -> StoreOptions:
         prune_interval=float(interval) if interval else None,
         randomize_prune=randomize,
         timeout=float(timeout),
+        spin=check_spin(given.get("spin", DEFAULT_SPIN)),
         time_zone=zone,
         pool_size=pool_size,
         clock=clock,

@@ -13,6 +13,7 @@ import psycopg
 from ...errors import BackendUnavailableError
 from ..base import Session
 from ..flowstore import FlowStore
+from ..spin import ReplySpins
 from .core import Flow, PostgresCore
 from .pool import Source, source_for
 from .shell import PostgresShell
@@ -59,6 +60,7 @@ class PostgresStore(PostgresShell, FlowStore[PostgresCore]):
         self._source, self._owns_source = source_for(
             connection, self.conninfo, self.options.pool_size, self.connect_args
         )
+        self._spins = ReplySpins(self.options.spin)
         self._stop = threading.Event()
         self._pruner: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -85,14 +87,14 @@ class PostgresStore(PostgresShell, FlowStore[PostgresCore]):
         if self._pruner is None and self.options.prune_interval is not None:
             self._start_pruner()
         deadline = time.monotonic() + self.timeout
-        source = self._source
+        source, spins = self._source, self._spins
         connection: psycopg.Connection[Any] | None = None
         broken = False
         try:
             connection, reused = source.acquire(deadline)
             while True:
                 try:
-                    value = execute(connection.pgconn, statement, deadline)
+                    value = execute(connection.pgconn, statement, deadline, spins[statement.sql])
                 except psycopg.Error as exc:  # reported by the server: the flow decides
                     statement = flow.throw(exc)
                     continue
@@ -103,7 +105,7 @@ class PostgresStore(PostgresShell, FlowStore[PostgresCore]):
                     connection = None
                     source.discard_idle()
                     connection, reused = source.acquire(deadline)
-                    value = execute(connection.pgconn, statement, deadline)
+                    value = execute(connection.pgconn, statement, deadline, spins[statement.sql])
                 reused = False
                 statement = flow.send(value)
         except StopIteration as done:

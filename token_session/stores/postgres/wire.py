@@ -18,6 +18,7 @@ import psycopg
 from psycopg import pq
 
 from ...errors import BackendUnavailableError, InvalidArgumentError
+from ..spin import ReplySpin
 from .format import Statement
 
 __all__ = [
@@ -135,10 +136,14 @@ def _wait(fileno: int, events: int, deadline: float) -> None:
     raise StalledError("PostgreSQL server did not answer in time")
 
 
-def _read(pgconn: pq.abc.PGconn, fetch: bool, deadline: float) -> Any:
+def _read(
+    pgconn: pq.abc.PGconn, fetch: bool, deadline: float, spin: ReplySpin | None = None
+) -> Any:
     fileno = pgconn.socket
     while pgconn.flush():
         _wait(fileno, select.POLLOUT, deadline)
+    if spin is not None:
+        spin.wait(fileno)
     value: Any = None
     error: Exception | None = None
     while True:
@@ -157,11 +162,13 @@ def _read(pgconn: pq.abc.PGconn, fetch: bool, deadline: float) -> Any:
     return value
 
 
-def execute(pgconn: pq.abc.PGconn, statement: Statement, deadline: float) -> Any:
+def execute(
+    pgconn: pq.abc.PGconn, statement: Statement, deadline: float, spin: ReplySpin | None = None
+) -> Any:
     """Send one statement on a connection in non-blocking mode and wait for its result,
-    no later than ``deadline`` (``time.monotonic()``). An error the server reports raises
-    psycopg's error class for it, the connection ready for more; BackendUnavailableError
-    means the connection is unusable."""
+    no later than ``deadline`` (``time.monotonic()``), polling for it first as ``spin``
+    says. An error the server reports raises psycopg's error class for it, the connection
+    ready for more; BackendUnavailableError means the connection is unusable."""
     try:
         if statement.prepare and statement_name(statement.sql) not in prepared_on(pgconn):
             new = statement_name(statement.sql)
@@ -170,9 +177,9 @@ def execute(pgconn: pq.abc.PGconn, statement: Statement, deadline: float) -> Any
             prepared_on(pgconn).add(new)
         name = send(pgconn, statement, False)
         try:
-            return _read(pgconn, statement.fetch, deadline)
+            return _read(pgconn, statement.fetch, deadline, spin)
         except psycopg.errors.InvalidSqlStatementName:
             forget(pgconn, name)  # deallocated meanwhile (DISCARD ALL): made again
-            return execute(pgconn, statement, deadline)
+            return execute(pgconn, statement, deadline, spin)
     except psycopg.OperationalError as exc:  # from libpq: the connection failed
         raise unavailable(exc) from exc

@@ -9,6 +9,7 @@ from typing import Any
 from ...errors import TokenSessionError
 from ...flows import arun
 from ..base import Session
+from ..spin import DEFAULT_SPIN, check_spin
 from .format import Command, codec_of
 from .lean import LeanConnection
 from .options import DEFAULT_TIMEOUT, check_timeout, client_from_url
@@ -34,6 +35,7 @@ class AsyncRedisStore:
     connection (on a cluster: in one pipeline per node per turn of the event loop);
     ``auto_pipeline=False`` sends each on its own through the client. Each get, set, touch
     and destroy answers or raises BackendUnavailableError within ``timeout`` seconds.
+    ``spin`` is the blocking store's, accepted here so that one URL serves both.
     """
 
     def __init__(
@@ -43,11 +45,13 @@ class AsyncRedisStore:
         owns_client: bool = False,
         auto_pipeline: bool = True,
         timeout: float = DEFAULT_TIMEOUT,
+        spin: float = DEFAULT_SPIN,
         **options: Any,
     ) -> None:
         self.client = client
         self.codec = codec_of(**options)
         self.timeout = check_timeout(timeout)
+        check_spin(spin)
         self._owns_client = owns_client
         self._cluster = hasattr(client, "get_primaries")
         self._errors = Errors()

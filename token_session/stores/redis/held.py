@@ -12,6 +12,7 @@ import sys
 import time
 from typing import Any
 
+from ..spin import DEFAULT_SPIN, ReplySpins
 from .resp import READS, Command, resp
 
 __all__ = ["HeldConnections"]
@@ -59,9 +60,10 @@ class HeldConnections:
     could undo another client's newer write).
     """
 
-    def __init__(self, pool: Any, timeout: float) -> None:
+    def __init__(self, pool: Any, timeout: float, spin: float = DEFAULT_SPIN) -> None:
         self.pool = pool
         self.timeout = timeout
+        self.spins = ReplySpins(spin)
         self.idle: list[_Held] = []
         self.forks = _forks[0]
         from redis.exceptions import ConnectionError, ResponseError
@@ -115,7 +117,7 @@ class HeldConnections:
                 sock.settimeout(_left(deadline, self.timed_out))
                 connection.send_packed_command([data], check_health=False)
                 return connection.read_response(timeout=_left(deadline, self.timed_out))
-            return self._exchange(held, data, deadline)
+            return self._exchange(held, data, deadline, command[0])
         except self.reply_error:
             raise
         except BaseException:
@@ -132,13 +134,14 @@ class HeldConnections:
             self._bound(held, sock, self.timeout)
             held.sock = sock
 
-    def _exchange(self, held: _Held, data: bytes, deadline: float) -> Any:
+    def _exchange(self, held: _Held, data: bytes, deadline: float, name: str) -> Any:
         sock, connection = held.sock, held.connection
         assert sock is not None
         try:
             if len(data) > _LARGE:
                 self._bound(held, sock, _left(deadline, self.timed_out))
             sock.sendall(data)
+            self.spins[name].wait(sock.fileno())
             if deadline - time.monotonic() < held.bound - 0.01:
                 self._bound(held, sock, _left(deadline, self.timed_out))
             # redis-py's parser reads the reply (RESP2 or 3, its push messages, its decoding);

@@ -18,7 +18,7 @@ DEFAULT_TIMEOUT = 5.0
 _FROM_TIMEOUT = {"socket_timeout", "socket_connect_timeout", "retry"}
 _INTS = {"ttl", "scan_count"}
 _FLAGS = {"disable_ttl", "disable_touch", "auto_pipeline", "cluster"}
-_SHELL_OPTIONS = {"timeout", "auto_pipeline"}
+_SHELL_OPTIONS = {"timeout", "auto_pipeline", "spin"}
 
 
 def check_timeout(value: object) -> float:
@@ -69,7 +69,7 @@ def url_options(url: str, options: dict[str, Any]) -> Url:
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
         if name in _FROM_TIMEOUT:
             raise InvalidArgumentError(f"?{name}= is set from the store's ?timeout=SECONDS")
-        if name == "timeout":
+        if name in ("timeout", "spin"):
             from_query[name] = _number(name, value, float)
         elif name == "prefix":
             from_query[name] = value

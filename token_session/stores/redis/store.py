@@ -10,6 +10,7 @@ from typing import Any
 
 from ...flows import run
 from ..base import Session
+from ..spin import DEFAULT_SPIN, check_spin
 from .format import Command, codec_of
 from .held import HeldConnections
 from .options import DEFAULT_TIMEOUT, check_timeout, client_from_url
@@ -24,8 +25,10 @@ class RedisStore:
     function of the session), ``scan_count``, ``serializer`` (``stringify``/``parse`` or
     ``dumps``/``loads``; default: JSON exactly as Node writes it), ``disable_ttl``,
     ``disable_touch``; and ``timeout`` (seconds, default 5): get, set, touch and destroy
-    each answer or raise BackendUnavailableError within it, connecting included.
-    ``auto_pipeline`` is the asyncio store's, accepted here so that one URL serves both.
+    each answer or raise BackendUnavailableError within it, connecting included; ``spin``
+    (seconds, default 0.0001; 0: never): how long to poll for a reply before sleeping until
+    it comes (see :mod:`token_session.stores.spin`). ``auto_pipeline`` is the asyncio
+    store's, accepted here so that one URL serves both.
     """
 
     def __init__(
@@ -35,17 +38,19 @@ class RedisStore:
         owns_client: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
         auto_pipeline: bool = True,
+        spin: float = DEFAULT_SPIN,
         **options: Any,
     ) -> None:
         self.client = client
         self.codec = codec_of(**options)
         self.timeout = check_timeout(timeout)
+        spin = check_spin(spin)
         self._owns_client = owns_client
         self._errors = Errors()
         pool = plain_pool(client)
         # a cluster, or a client with a connection of its own: through the client, bounded
         # by its socket timeouts (from_url sets them to `timeout`)
-        self._lane = HeldConnections(pool, self.timeout) if pool is not None else None
+        self._lane = HeldConnections(pool, self.timeout, spin) if pool is not None else None
         self._cluster = hasattr(client, "get_primaries")
         self._get_and_touch = GetAndTouch(self.codec, decodes_replies(client))
 
