@@ -79,6 +79,17 @@ def test_pauses_double_up_to_a_limit(pair: tuple[socket.socket, socket.socket]) 
     assert pauses == [64, 128, 256, 512, 1024, 2048, 4096, 4096, 4096]
 
 
+def test_a_pause_counted_below_zero_by_racing_threads_ends(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    ours, _ = pair
+    spin = ReplySpin(0.002)
+    spin.pause = -2  # two threads took the last paused call at once
+    started = time.perf_counter()
+    spin.wait(ours.fileno())
+    assert time.perf_counter() - started >= 0.002 and spin.misses == 1  # it polled
+
+
 def test_no_polling_with_zero() -> None:
     spin = ReplySpin(0)
     spin.wait(-1)  # not even looked at

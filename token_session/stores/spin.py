@@ -66,7 +66,7 @@ class ReplySpin:
         it would have (blocking, within its own timeout)."""
         if not self.seconds:
             return
-        if self.pause:
+        if self.pause > 0:  # > 0: threads that raced to count it down may leave it below
             self.pause -= 1
             return
         poller = select.poll()
