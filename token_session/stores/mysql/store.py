@@ -53,6 +53,9 @@ class MySQLStore(StoreBase["Connection[Any] | MySQLPool"], FlowStore[MySQLStoreC
     ``pymysql.connect`` keywords). The other options are express-mysql-session's, in
     snake_case, with its defaults; times are in milliseconds. With ``clear_expired`` a daemon
     thread deletes expired rows every ``check_expiration_interval`` ms until :meth:`close`.
+    ``timeout`` (seconds) bounds each operation; ``spin`` (seconds, default 0.0001; 0: never)
+    is how long to poll for an answer before sleeping until it comes
+    (:mod:`token_session.stores.spin`).
     """
 
     def _setup(

@@ -52,7 +52,9 @@ class PostgresStore(PostgresShell, FlowStore[PostgresCore]):
     ``pool_size`` connections (10) from ``conninfo`` and ``connect_args``. On a connection
     the user gives, each statement commits on its own unless that connection has a
     transaction open, which it then joins. The clean-up thread starts with the first
-    operation and stops on :meth:`close`.
+    operation and stops on :meth:`close`. ``spin`` (seconds, default 0.0001; 0: never) is
+    how long to poll for an answer before sleeping until it comes
+    (:mod:`token_session.stores.spin`).
     """
 
     def _setup(self, connection: Any) -> None:
