@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
@@ -14,7 +15,15 @@ import redis
 
 from token_session import BackendUnavailableError, InvalidArgumentError
 from token_session.stores import MySQLStore, PostgresStore, RedisStore
-from token_session.stores.spin import DEFAULT_SPIN, ReplySpin, ReplySpins, check_spin
+from token_session.stores import spin as spin_module
+from token_session.stores.spin import (
+    DEFAULT_SPIN,
+    ReplySpin,
+    ReplySpins,
+    answered,
+    answering,
+    check_spin,
+)
 
 from .redis_servers import lone_redis
 
@@ -90,6 +99,36 @@ def test_a_pause_counted_below_zero_by_racing_threads_ends(
     assert time.perf_counter() - started >= 0.002 and spin.misses == 1  # it polled
 
 
+def test_no_polling_while_another_thread_waits_for_an_answer(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    ours, _ = pair
+    spin = ReplySpin(0.005)
+    other_waits, release = threading.Event(), threading.Event()
+
+    def other() -> None:
+        answering()
+        other_waits.set()
+        release.wait(5)
+        answered()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    assert other_waits.wait(5)
+    answering()
+    try:
+        started = time.perf_counter()
+        spin.wait(ours.fileno())  # the other thread's server gets the CPU: no polling
+        assert time.perf_counter() - started < 0.005 and spin.misses == 0
+        release.set()
+        thread.join(5)
+        spin.wait(ours.fileno())  # alone again: it polls
+        assert spin.misses == 1
+    finally:
+        answered()
+    assert not spin_module._ANSWERING
+
+
 def test_no_polling_with_zero() -> None:
     spin = ReplySpin(0)
     spin.wait(-1)  # not even looked at
@@ -149,6 +188,7 @@ def test_mysql_store_spin_option(mysql_url: str) -> None:
         MySQLStore.from_url(url + "&spin=nope")
     with pytest.raises(InvalidArgumentError, match="spin"):
         MySQLStore.from_url(url, spin=0.5)
+    assert not spin_module._ANSWERING  # every call's thread unmarked after it
 
 
 def test_postgres_store_spin_option(postgres_url: str) -> None:
@@ -165,6 +205,7 @@ def test_postgres_store_spin_option(postgres_url: str) -> None:
         assert store.get("a") is None
     with pytest.raises(InvalidArgumentError, match="spin"):
         PostgresStore.from_url(url, spin="0.001")
+    assert not spin_module._ANSWERING
 
 
 def test_the_timeout_holds_with_the_longest_spin() -> None:
@@ -180,3 +221,4 @@ def test_the_timeout_holds_with_the_longest_spin() -> None:
             assert time.monotonic() - started < 0.3 + 0.2
         store.close()
         admin.close()
+    assert not spin_module._ANSWERING  # failed calls too leave no thread marked

@@ -9,8 +9,8 @@ does). Node's stores pay it too: their event loop sleeps in ``epoll_wait``.
 Where replies take longer than the polling lasts (a server across a network, a commit that
 waits for the disk), the polling is CPU spent for nothing: after three misses in a row the
 spin stops polling for 64 calls, twice as many after each further miss (at most 4,096), and a
-reply caught in time starts it again. On a single CPU it never polls: the server would need
-the CPU the polling takes.
+reply caught in time starts it again. On a single CPU it never polls, nor while another
+thread waits for an answer too: the server would need the CPU the polling takes.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from __future__ import annotations
 import os
 import select
 import time
+from threading import get_ident
 
 from ..errors import InvalidArgumentError
 
-__all__ = ["DEFAULT_SPIN", "ReplySpin", "ReplySpins", "check_spin"]
+__all__ = ["DEFAULT_SPIN", "ReplySpin", "ReplySpins", "answered", "answering", "check_spin"]
 
 DEFAULT_SPIN = 0.0001  # seconds: a loopback round trip here, with room
 _MISSES_BEFORE_PAUSE = 3
@@ -38,6 +39,10 @@ def _cpus() -> int:
 
 # select.poll: not on Windows
 _NEVER = _cpus() < 2 or not hasattr(select, "poll")
+# the threads between sending a command and reading its answer (see answering())
+_ANSWERING: set[int] = set()
+if hasattr(os, "register_at_fork"):  # a child has none of its parent's other threads
+    os.register_at_fork(after_in_child=_ANSWERING.clear)
 
 
 def check_spin(value: object) -> float:
@@ -47,6 +52,16 @@ def check_spin(value: object) -> float:
             f"spin must be seconds from 0 (no polling) to 0.01, not {value!r}"
         )
     return float(value)
+
+
+def answering() -> None:
+    """The calling thread sends a command and waits for the answer: while another thread
+    does too, no thread polls. Pair with :func:`answered`."""
+    _ANSWERING.add(get_ident())
+
+
+def answered() -> None:
+    _ANSWERING.discard(get_ident())
 
 
 class ReplySpin:
@@ -68,6 +83,10 @@ class ReplySpin:
             return
         if self.pause > 0:  # > 0: threads that raced to count it down may leave it below
             self.pause -= 1
+            return
+        if len(_ANSWERING) > 1:
+            # another thread waits for an answer too: its server needs the CPU more (with
+            # 4 threads polling, 35 % fewer gets a second than none)
             return
         poller = select.poll()
         poller.register(fileno, select.POLLIN)

@@ -13,7 +13,7 @@ from pymysql.connections import Connection
 from ...errors import InvalidArgumentError
 from ..base import Session
 from ..flowstore import FlowStore
-from ..spin import ReplySpins
+from ..spin import ReplySpins, answered, answering
 from .connections import Deadline, Driver, on_connections
 from .format import MySQLStoreCore
 from .pool import MySQLPool, SharedConnection, Source
@@ -100,6 +100,7 @@ class MySQLStore(StoreBase["Connection[Any] | MySQLPool"], FlowStore[MySQLStoreC
         watchdog.watch(deadline)
         send = on_connections(flow, _DRIVER, self.timeout).send
         source, answer = self._source, None
+        answering()
         try:
             while True:
                 request = send(answer)
@@ -111,6 +112,7 @@ class MySQLStore(StoreBase["Connection[Any] | MySQLPool"], FlowStore[MySQLStoreC
             result: T = done.value
             return result
         finally:
+            answered()
             watchdog.over(deadline)
 
     def get_and_touch(self, sid: str) -> Session | None:

@@ -13,7 +13,7 @@ import psycopg
 from ...errors import BackendUnavailableError
 from ..base import Session
 from ..flowstore import FlowStore
-from ..spin import ReplySpins
+from ..spin import ReplySpins, answered, answering
 from .core import Flow, PostgresCore
 from .pool import Source, source_for
 from .shell import PostgresShell
@@ -92,6 +92,7 @@ class PostgresStore(PostgresShell, FlowStore[PostgresCore]):
         source, spins = self._source, self._spins
         connection: psycopg.Connection[Any] | None = None
         broken = False
+        answering()
         try:
             connection, reused = source.acquire(deadline)
             while True:
@@ -122,6 +123,7 @@ class PostgresStore(PostgresShell, FlowStore[PostgresCore]):
             )
             raise
         finally:
+            answered()
             if connection is not None:
                 source.release(connection, broken=broken)
 

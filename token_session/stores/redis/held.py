@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any
 
-from ..spin import DEFAULT_SPIN, ReplySpins
+from ..spin import DEFAULT_SPIN, ReplySpins, answered, answering
 from .resp import READS, Command, resp
 
 __all__ = ["HeldConnections"]
@@ -137,6 +137,7 @@ class HeldConnections:
     def _exchange(self, held: _Held, data: bytes, deadline: float, name: str) -> Any:
         sock, connection = held.sock, held.connection
         assert sock is not None
+        answering()
         try:
             if len(data) > _LARGE:
                 self._bound(held, sock, _left(deadline, self.timed_out))
@@ -156,6 +157,8 @@ class HeldConnections:
             if isinstance(exc.__context__, (TimeoutError, BlockingIOError)):
                 raise self.timed_out("Redis did not answer within the store's timeout") from None
             raise
+        finally:
+            answered()
         if held.bound != self.timeout:
             self._bound(held, sock, self.timeout)
         return reply
