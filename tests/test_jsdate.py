@@ -241,3 +241,26 @@ def test_a_date_time_without_offset_is_local_time_as_node_reads_it(
     assert [None if math.isnan(ms) else ms for ms in got] == expected
     if zone == "America/New_York":
         assert js_date_ms("2030-06-15T10:20:30") == 1_907_763_630_000  # 14:20:30Z
+
+
+def test_each_text_reads_as_node_reads_it_whatever_was_read_before(local_zone: Any) -> None:
+    # the last Date#toJSON text read is remembered: repeats, and texts that share its
+    # beginning or its form, must still read as V8 reads each of them
+    texts = [
+        "2030-06-15T10:20:30.000Z",
+        "2030-06-15T10:20:30.000Z",
+        "2030-06-15T10:20:30.001Z",
+        "2030-06-15T10:20:30.000Z",
+        "2030-02-30T10:20:30.000Z",  # runs on into March, past the fast path
+        "2030-02-30T10:20:30.000Z",
+        "2030-06-15T10:20:30.000",  # no offset: local time
+        "2030-06-15T10:20:30.000Z ",
+        "2030-06-15T10:20:30.000Z",
+        "",
+        "2030-06-15T10:20:30.000Z",
+    ]
+    expected = node_dates_in("Asia/Tokyo", texts)
+    local_zone("Asia/Tokyo")
+    got = [js_date_ms(text) for text in texts]
+    assert [None if math.isnan(ms) else ms for ms in got] == expected
+    assert got[0] == got[1] == got[3] == got[-1] == got[2] - 1 != got[6]
