@@ -55,7 +55,7 @@ def data_to_store(data: object) -> Session:
     token-session 1.0.0 adds ``cookie: {maxAge: 0}`` when ``data.cookie`` is falsy ("Redis
     connect compatibility"); the stores then fall back to their default TTL.
     """
-    if not isinstance(data, Mapping):
+    if type(data) is not dict and not isinstance(data, Mapping):
         raise InvalidArgumentError(f"session data must be a dict, not {type(data).__name__}")
     session = dict(data)
     if not js_truthy(session.get("cookie")):
@@ -83,14 +83,14 @@ def data_with_ttl(data: object, ttl: float, now: int) -> Session:
         raise InvalidArgumentError("ttl must be a number of seconds")
     if ttl <= 0:
         raise InvalidArgumentError("ttl must be greater than 0")
-    if not isinstance(data, Mapping):
+    if type(data) is not dict and not isinstance(data, Mapping):
         raise InvalidArgumentError(f"session data must be a dict, not {type(data).__name__}")
     lifetime = ttl * 1000
     if js_iso_ms(now + lifetime) is None:
         raise InvalidArgumentError("ttl puts the expiry past the last date JS holds (+275760)")
     session = dict(data)
     cookie = session.get("cookie")
-    if isinstance(cookie, Mapping) and cookie:
+    if (type(cookie) is dict or isinstance(cookie, Mapping)) and cookie:
         fields = dict(cookie)
         fields["originalMaxAge"] = math.trunc(lifetime)
         fields["expires"] = js_iso_ms(now + fields["originalMaxAge"])
@@ -144,7 +144,7 @@ def touch_flow(sid: str, data: Mapping[str, Any] | None, clock: Callable[[], int
         data = yield ("get", sid)
         if data is None:
             return False
-    elif not isinstance(data, Mapping):
+    elif type(data) is not dict and not isinstance(data, Mapping):
         raise InvalidArgumentError(f"session data must be a dict, not {type(data).__name__}")
     try:
         yield ("touch", sid, refreshed(dict(data), clock()))

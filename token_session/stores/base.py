@@ -56,7 +56,7 @@ def encode_session(session: object) -> str:
     Python writes (and reads back) JSON: about 990 levels, where Node 20's ``JSON.stringify``
     throws its RangeError past about 4,000.
     """
-    if not isinstance(session, Mapping):
+    if type(session) is not dict and not isinstance(session, Mapping):
         raise InvalidArgumentError(f"session must be a dict, not {type(session).__name__}")
     try:
         return dumps(session if type(session) is dict else dict(session))
@@ -85,7 +85,7 @@ def refreshed(session: Session, now: int) -> Session:
     ``expires: null``, as here.
     """
     cookie = session.get("cookie")
-    if not isinstance(cookie, Mapping):
+    if type(cookie) is not dict and not isinstance(cookie, Mapping):
         return session
     lifetime = cookie.get("originalMaxAge")
     if isinstance(lifetime, bool) or not isinstance(lifetime, (int, float)):

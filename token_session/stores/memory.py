@@ -131,7 +131,7 @@ class MemoryStore:
         """Move the expiry only, as connect-redis's ``EXPIRE`` does: the stored data stays,
         so a ``set`` that lands between a caller's ``get`` and its ``touch`` is kept."""
         sid = check_sid(sid)
-        if not isinstance(session, Mapping):
+        if type(session) is not dict and not isinstance(session, Mapping):
             raise InvalidArgumentError(f"session must be a dict, not {type(session).__name__}")
         now = self._clock()
         expiry = self._expiry(session, now)

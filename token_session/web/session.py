@@ -96,7 +96,7 @@ class ExpressSession(dict[str, Any]):
     def inflate(self, sid: str, stored: Session, clock: Callable[[], int], keep_hash: bool) -> None:
         """``store.createSession`` of a stored session and the middleware's bookkeeping."""
         cookie = stored.get(_COOKIE)
-        if not isinstance(cookie, Mapping):
+        if type(cookie) is not dict and not isinstance(cookie, Mapping):
             # express-session fails the request on such a record (sess.cookie.expires throws)
             raise SessionDecodeError(sid, "the session has no cookie object")
         try:

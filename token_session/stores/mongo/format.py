@@ -209,7 +209,7 @@ class MongoCodec:
         return Op("find_one", (query,), done=partial(self.decode, sid))
 
     def set_op(self, sid: str, session: Mapping[str, Any]) -> Op[None]:
-        if not isinstance(session, Mapping):
+        if type(session) is not dict and not isinstance(session, Mapping):
             raise InvalidArgumentError(f"session must be a dict, not {type(session).__name__}")
         storage_id = self.storage_id(sid)
         if self.touch_after > 0 and session.get("lastModified"):
@@ -235,7 +235,7 @@ class MongoCodec:
     def touch_op(self, sid: str, session: Mapping[str, Any]) -> Op[None] | None:
         """None when ``touch_after`` says the session was written too recently."""
         storage_id = self.storage_id(sid)
-        if not isinstance(session, Mapping):
+        if type(session) is not dict and not isinstance(session, Mapping):
             raise InvalidArgumentError(f"session must be a dict, not {type(session).__name__}")
         fields: dict[str, Any] = {}
         now = self.clock()

@@ -149,7 +149,7 @@ class PostgresCore:
 
     def touch(self, sid: object, session: Mapping[str, Any]) -> Flow[None]:
         sid = self.format.check_sid(sid)
-        if not isinstance(session, Mapping):
+        if type(session) is not dict and not isinstance(session, Mapping):
             raise InvalidArgumentError(f"session must be a dict, not {type(session).__name__}")
         if self.options.disable_touch:
             return
