@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -208,6 +209,18 @@ def test_unstorable_session_writes_nothing(
     with pytest.raises(InvalidArgumentError):
         store.set("a", {"blob": b"\x00"})
     assert client.get(prefix + "a") == b'{"kept":true}'
+
+
+def test_a_read_only_mapping_is_written_as_the_dict_it_holds(
+    store: RedisStore, client: redis.Redis, prefix: str
+) -> None:
+    store.set("a", MappingProxyType({"kept": True, "cookie": {"maxAge": 0}}))
+    assert client.get(prefix + "a") == b'{"kept":true,"cookie":{"maxAge":0}}'
+    client.expire(prefix + "a", 10)
+    store.touch("a", MappingProxyType({"kept": True}))
+    assert 86399 <= client.ttl(prefix + "a") <= 86400
+    with pytest.raises(InvalidArgumentError):
+        store.touch("a", ["kept"])  # type: ignore[arg-type]
 
 
 def test_corrupt_value_is_a_decode_error_naming_the_sid_and_is_left_alone(

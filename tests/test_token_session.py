@@ -6,6 +6,7 @@ import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -72,6 +73,23 @@ def test_new_does_not_mutate_the_callers_data(tokens: TokenSession) -> None:
     tokens.new(data)
     tokens.new_with_ttl(data, 60)
     assert data == {"a": 1}
+
+
+def test_a_read_only_mapping_is_stored_as_the_dict_it_holds(
+    tokens: TokenSession, store: MemoryStore
+) -> None:
+    created = tokens.new(MappingProxyType({"name": "jhon"}))
+    assert store.raw(created.sid) == ('{"name":"jhon","cookie":{"maxAge":0}}', NOW + 1800 * 1000)
+    tokens.set(created.sid, MappingProxyType({"name": "ana", "cookie": {"maxAge": 0}}))
+    assert tokens.get(created.sid) == {"name": "ana", "cookie": {"maxAge": 0}}
+    store.set("direct", MappingProxyType({"n": 1}))
+    store.touch("direct", MappingProxyType({"n": 1}))
+    assert store.raw("direct") == ('{"n":1}', NOW + 1800 * 1000)
+    for not_a_mapping in (["name", "jhon"], "name", None):
+        with pytest.raises(InvalidArgumentError):
+            tokens.set(created.sid, not_a_mapping)  # type: ignore[arg-type]
+        with pytest.raises(InvalidArgumentError):
+            store.set("direct", not_a_mapping)  # type: ignore[arg-type]
 
 
 def test_default_store_is_token_sessions_memory_store() -> None:
