@@ -40,6 +40,19 @@ ROOT = Path(__file__).resolve().parent.parent
 COOKIE = {"originalMaxAge": 60_000, "expires": "2099-01-01T00:00:00.000Z"}
 STORED_COOKIE = {**COOKIE, "httpOnly": True, "path": "/"}  # as express-session's Cookie writes it
 
+
+@pytest.fixture(autouse=True)
+def _inner_runs_without_pytest_asyncio(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the pytest sessions pytester starts are a user's, who need not have pytest-asyncio
+    # (installed here, it warns there about its unset loop scope); set once pytester, which
+    # clears PYTEST_ADDOPTS, is made
+    if "pytester" in request.fixturenames:
+        request.getfixturevalue("pytester")
+        monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio")
+
+
 USES_NODE_STORE = """
 def test_it(node_store):
     store = node_store("session-memory-store")
