@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
+from types import MappingProxyType
 from typing import Any
 
 import pymongo
@@ -116,6 +117,30 @@ def test_touch_sets_only_expires_and_fails_for_a_missing_session(
     with pytest.raises(SessionNotFoundError):
         store.touch("missing", {})
     assert collection.find_one({"_id": "missing"}) is None
+
+
+@pytest.mark.parametrize("stringify", [True, False])
+def test_a_read_only_mapping_is_written_as_the_dict_it_holds(
+    client: Any, name: str, collection: Any, stringify: bool
+) -> None:
+    store = store_for(client, name, stringify=stringify)
+    cookie = {"expires": in_ms(60_000)}
+    store.set("a", MappingProxyType({"user": "ada", "cookie": cookie}))
+    doc = collection.find_one({"_id": "a"})
+    stored = store.codec.encode({"user": "ada", "cookie": cookie})
+    assert doc["session"] == stored
+    assert abs((doc["expires"] - datetime.now(timezone.utc)).total_seconds() - 60) < 2
+    store.touch("a", MappingProxyType({"cookie": {"expires": in_ms(3_600_000)}}))
+    doc = collection.find_one({"_id": "a"})
+    assert doc["session"] == stored
+    assert abs((doc["expires"] - datetime.now(timezone.utc)).total_seconds() - 3600) < 2
+    for not_a_mapping in (["user"], "user", None):
+        with pytest.raises(InvalidArgumentError):
+            store.set("b", not_a_mapping)  # type: ignore[arg-type]
+        with pytest.raises(InvalidArgumentError):
+            store.touch("a", not_a_mapping)  # type: ignore[arg-type]
+    assert collection.find_one({"_id": "b"}) is None
+    assert collection.find_one({"_id": "a"})["session"] == stored
 
 
 def test_touch_after_skips_recent_touches(client: Any, name: str, collection: Any) -> None:

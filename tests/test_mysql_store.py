@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 import asyncmy
@@ -251,6 +252,20 @@ def test_touch_rewrites_expires_only(store: MySQLStore, admin: Any, table: str) 
     assert store.get("a") == {"v": 1, "cookie": cookie_at(NOW + 1000)}
     store.touch("missing", {"cookie": cookie_at(NOW + 1000)})
     assert "missing" not in rows(admin, table)
+
+
+def test_a_read_only_mapping_is_written_as_the_dict_it_holds(
+    store: MySQLStore, admin: Any, table: str
+) -> None:
+    store.set("a", MappingProxyType({"v": 1, "cookie": cookie_at(NOW + 1000)}))
+    data = encode_session({"v": 1, "cookie": cookie_at(NOW + 1000)})
+    assert rows(admin, table)["a"] == ((NOW + 1000) // 1000, data)
+    store.touch("a", MappingProxyType({"cookie": cookie_at(NOW + 60_000)}))
+    assert rows(admin, table)["a"] == ((NOW + 60_000) // 1000, data)
+    for not_a_mapping in (["v"], "v", None):
+        with pytest.raises(InvalidArgumentError):
+            store.touch("a", not_a_mapping)  # type: ignore[arg-type]
+    assert rows(admin, table) == {"a": ((NOW + 60_000) // 1000, data)}
 
 
 def test_disable_touch_sends_nothing(db: dict[str, Any], admin: Any, table: str) -> None:

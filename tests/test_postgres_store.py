@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -236,6 +237,22 @@ def test_round_trip_and_the_row(store: PostgresStore, admin: Any, table: str, cl
     assert rows(admin, table)["a"] == (text, math.ceil(clock.now / 1000 + 86_400))
     store.destroy("a")
     assert store.get("a") is None and store.length() == 0
+
+
+def test_a_read_only_mapping_is_written_as_the_dict_it_holds(
+    store: PostgresStore, admin: Any, table: str
+) -> None:
+    store.set("a", MappingProxyType({"v": 1, "cookie": {"expires": NOW + 2000}}))
+    text = '{"v":1,"cookie":{"expires":' + str(NOW + 2000) + "}}"
+    assert rows(admin, table)["a"] == (text, (NOW + 2000) / 1000)
+    store.touch("a", MappingProxyType({"cookie": {"expires": NOW + 9000}}))
+    assert rows(admin, table)["a"] == (text, (NOW + 9000) / 1000)
+    for not_a_mapping in (["v"], "v", None):
+        with pytest.raises(InvalidArgumentError):
+            store.set("b", not_a_mapping)  # type: ignore[arg-type]
+        with pytest.raises(InvalidArgumentError):
+            store.touch("a", not_a_mapping)  # type: ignore[arg-type]
+    assert rows(admin, table) == {"a": (text, (NOW + 9000) / 1000)}
 
 
 def test_expiry_is_seen_as_connect_pg_simple_sees_it(store: PostgresStore, clock: Clock) -> None:
