@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from token_session.compat import dumps, js_number, jsjson, loads
+from token_session.compat import dumps, js_number, jsparse, loads
 from token_session.compat.jsjson import _encode, stdlib_dumps, stdlib_loads
 
 from .node import NodeOracle, tag
@@ -189,7 +189,7 @@ number_texts = st.builds(
 )
 
 
-@pytest.mark.skipif(jsjson._orjson is None, reason="orjson is not installed")
+@pytest.mark.skipif(jsparse._orjson is None, reason="orjson is not installed")
 @given(
     json_texts()
     | number_texts.map(lambda n: f'{{"n":{n},"a":[{n}]}}')
@@ -197,16 +197,16 @@ number_texts = st.builds(
 )
 @settings(max_examples=1500)
 def test_orjson_reads_what_it_vouches_for_as_the_stdlib_parser_does(text: str) -> None:
-    fast = jsjson._orjson_loads(text)
+    fast = jsparse._orjson_loads(text)
     for data in (text, text.encode("utf-8", "surrogatepass")):
-        if jsjson._orjson_loads(data) is not jsjson._UNSURE:
-            assert typed(jsjson._orjson_loads(data)) == typed(stdlib_loads(data))
-    if fast is jsjson._UNSURE:
+        if jsparse._orjson_loads(data) is not jsparse._UNSURE:
+            assert typed(jsparse._orjson_loads(data)) == typed(stdlib_loads(data))
+    if fast is jsparse._UNSURE:
         return
     assert typed(loads(text)) == typed(stdlib_loads(text))
 
 
-@pytest.mark.skipif(jsjson._orjson is None, reason="orjson is not installed")
+@pytest.mark.skipif(jsparse._orjson is None, reason="orjson is not installed")
 @pytest.mark.parametrize(
     "text",
     [
@@ -218,13 +218,13 @@ def test_orjson_reads_what_it_vouches_for_as_the_stdlib_parser_does(text: str) -
     ],
 )
 def test_what_orjson_would_read_otherwise_goes_to_the_stdlib_parser(text: str) -> None:
-    assert jsjson._orjson_loads(text) is jsjson._UNSURE
+    assert jsparse._orjson_loads(text) is jsparse._UNSURE
     assert typed(loads(text)) == typed(stdlib_loads(text))
 
 
-@pytest.mark.skipif(jsjson._orjson is None, reason="orjson is not installed")
+@pytest.mark.skipif(jsparse._orjson is None, reason="orjson is not installed")
 def test_nesting_deeper_than_orjson_goes_is_left_to_the_stdlib_parser() -> None:
-    assert jsjson._orjson_loads("[" * 2000 + "]" * 2000) is jsjson._UNSURE
+    assert jsparse._orjson_loads("[" * 2000 + "]" * 2000) is jsparse._UNSURE
 
 
 @pytest.mark.parametrize("space", ["", " "])
