@@ -1,13 +1,12 @@
 """JSON text exactly as Node 20's ``JSON.stringify`` writes it and ``JSON.parse`` reads it.
 
 Session stores keep sessions as JSON text, and a Python process sharing them with a Node
-process must produce the same bytes for the same session (reading them: ``jsparse.py``,
-whose :func:`loads` this module also gives). orjson (when installed) and the
+process must produce the same bytes for the same session. orjson (when installed) and the
 stdlib C encoder already agree with V8 on almost everything a session holds, so :func:`dumps`
 runs one of them first and only falls back to the exact (slower) encoder when its output
 holds something the two may write differently: an integral or exponent-form float, an
 integer beyond 2**53, a numeric object key (JS orders those first), a surrogate code point,
-NaN or an infinity.
+NaN or an infinity. The reading side is ``jsparse.py``; its :func:`loads` is given here too.
 """
 
 from __future__ import annotations
